@@ -1,0 +1,44 @@
+// Build everything `bin/kiln.js` needs: the compiled nearley grammar, the TypeScript
+// sources (tsc -> dist/), and the bundled runtime (node-gyp -> build/Release/).
+// Steps whose inputs have not changed are skipped, so `npm test` stays quick.
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const bin = (name) => path.join(root, 'node_modules', '.bin', name);
+const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: 'inherit' });
+
+function newest(dir, filter = () => true) {
+  let t = 0;
+  if (!existsSync(dir)) return t;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) t = Math.max(t, newest(p, filter));
+    else if (filter(p)) t = Math.max(t, statSync(p).mtimeMs);
+  }
+  return t;
+}
+const mtime = (p) => (existsSync(p) ? statSync(p).mtimeMs : 0);
+
+// 1. nearley grammars: grammar/*.ne -> src/dockerfile/*.generated.ts
+if (existsSync(path.join(root, 'grammar'))) {
+  for (const f of readdirSync(path.join(root, 'grammar'))) {
+    if (!f.endsWith('.ne')) continue;
+    const src = path.join(root, 'grammar', f);
+    const out = path.join(root, 'src', 'dockerfile', f.replace(/\.ne$/, '.generated.ts'));
+    if (mtime(out) < newest(path.join(root, 'grammar'))) run(bin('nearleyc'), [src, '-o', out]);
+  }
+}
+
+// 2. TypeScript
+run(bin('tsc'), ['-p', 'tsconfig.json']);
+
+// 3. the bundled runtime (binding.gyp), when its sources changed
+if (existsSync(path.join(root, 'binding.gyp'))) {
+  const out = path.join(root, 'build', 'Release');
+  if (newest(out) < Math.max(newest(path.join(root, 'runtime')), mtime(path.join(root, 'binding.gyp')))) {
+    run(process.execPath, [path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'), 'rebuild']);
+  }
+}

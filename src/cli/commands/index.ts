@@ -1,0 +1,12 @@
+import type { Command } from 'commander';
+import type { CliContext } from '../context.js';
+
+/** A command module adds its subcommand(s) to the program. */
+export type RegisterCommand = (program: Command, ctx: CliContext) => void;
+
+/**
+ * Every command module, in the order `kiln --help` lists them.
+ * Each module owns its own flags and help text; this list is the only shared file.
+ */
+export const commandModules: Array<() => Promise<{ register: RegisterCommand }>> = [
+];
