@@ -1,0 +1,48 @@
+/** A mount to perform, in the shape of mount(2) / the OCI runtime spec. */
+export interface Mount {
+  type: string;   // 'overlay' | 'bind'
+  source: string;
+  target?: string;
+  options: string[];
+}
+
+export type SnapshotKind = 'active' | 'view' | 'committed';
+
+export interface SnapshotInfo {
+  /** key for active/view snapshots, name for committed ones */
+  name: string;
+  kind: SnapshotKind;
+  parent?: string;
+  created: string;
+  labels: Record<string, string>;
+}
+
+export interface Usage {
+  size: number;
+  inodes: number;
+}
+
+/**
+ * containerd's snapshotter, as sketched in ../shared/DESIGN.md. Committed snapshots are immutable.
+ */
+export interface Snapshotter {
+  readonly name: 'overlayfs' | 'native';
+  /** A new writable (active) snapshot on top of committed `parent`. Throws AlreadyExistsError if `key` exists. */
+  prepare(key: string, parent?: string, labels?: Record<string, string>): Promise<Mount[]>;
+  /** A read-only view of committed `parent`. */
+  view(key: string, parent?: string, labels?: Record<string, string>): Promise<Mount[]>;
+  /** The mounts of an existing active or view snapshot. */
+  mounts(key: string): Promise<Mount[]>;
+  /** Turn active `key` into committed `name`; `key` is gone after. */
+  commit(name: string, key: string, labels?: Record<string, string>): Promise<void>;
+  /** Remove a snapshot; fails (SNAPSHOT_HAS_CHILDREN) if others are built on it. */
+  remove(keyOrName: string): Promise<void>;
+  stat(keyOrName: string): Promise<SnapshotInfo>;
+  usage(keyOrName: string): Promise<Usage>;
+  list(): Promise<SnapshotInfo[]>;
+  /**
+   * The directory holding only this snapshot's own changes (overlay upper dir, or for the native
+   * snapshotter null: its full tree must be compared with its parent's).
+   */
+  upperDir(keyOrName: string): Promise<string | null>;
+}
