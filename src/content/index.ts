@@ -1,0 +1,3 @@
+export * from './types.js';
+export { LocalContentStore, type LocalContentStoreOptions } from './local.js';
+export { Verifier, VerifyError } from './verifier.js';

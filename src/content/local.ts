@@ -1,0 +1,343 @@
+/**
+ * The local content store: `<root>/content/blobs/sha256/<hex>` (read-only files) and
+ * `<root>/content/ingest/` (temp files of writes in progress, one per ingest).
+ *
+ * Durability protocol (SECURITY-NOTES §0.6, containerd's local writer plus the directory fsync it lacks):
+ *   write to a uniquely named temp file while hashing (ssri) -> check size and digest -> fsync the file ->
+ *   chmod 0444 -> rename into blobs/sha256/<hex> -> fsync blobs/sha256.
+ * A target that already exists is success (dedup signal), the temp file is dropped.
+ * Several processes may share one root: every ingest has its own temp name and renames are atomic, so
+ * two writers of one digest both succeed and only verified bytes are ever renamed into place.
+ * A kill -9 leaves at most a temp file in ingest/, removed by the next `open` once its writer is gone.
+ *
+ * Reads are verified: `get` re-hashes while streaming and holds back the final chunk until the digest
+ * matched, so a blob that was changed on disk fails with CONTENT_CORRUPT and is never delivered whole.
+ */
+import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { KilnError, NotFoundError, InvalidArgumentError } from '../diagnostics/errors.js';
+import { digestHex, isDigest, parseDigest } from '../image/digest.js';
+import type { Descriptor, Digest } from '../image/types.js';
+import type { BlobInfo, ContentStore } from './types.js';
+import { Verifier, VerifyError } from './verifier.js';
+
+export interface LocalContentStoreOptions {
+  /** fsync files and directories (default true). Only tests that measure something else turn it off. */
+  sync?: boolean;
+  /** Ingest files whose writer process is gone, or older than this, are removed at open (default 24h). */
+  staleIngestMs?: number;
+}
+
+const INGEST_NAME_RE = /^(\d+)-[0-9a-f]+-[0-9a-f]{16}\.ingest$/;
+
+export class LocalContentStore implements ContentStore {
+  readonly root: string;
+  readonly blobsDir: string;
+  readonly ingestDir: string;
+  private readonly sync: boolean;
+
+  private constructor(root: string, options: LocalContentStoreOptions) {
+    this.root = path.resolve(root);
+    this.blobsDir = path.join(this.root, 'content', 'blobs', 'sha256');
+    this.ingestDir = path.join(this.root, 'content', 'ingest');
+    this.sync = options.sync !== false;
+  }
+
+  /** Open (creating if needed) the store under a kiln root, cleaning ingest leftovers of dead writers. */
+  static async open(root: string, options: LocalContentStoreOptions = {}): Promise<LocalContentStore> {
+    const store = new LocalContentStore(root, options);
+    await fs.mkdir(store.blobsDir, { recursive: true });
+    await fs.mkdir(store.ingestDir, { recursive: true });
+    await store.cleanIngest(options.staleIngestMs ?? 24 * 3600_000);
+    return store;
+  }
+
+  /** Remove ingest temp files whose writer process no longer runs (or that are very old). Returns their names. */
+  async cleanIngest(maxAgeMs: number): Promise<string[]> {
+    const removed: string[] = [];
+    let names: string[];
+    try {
+      names = await fs.readdir(this.ingestDir);
+    } catch {
+      return removed;
+    }
+    const now = Date.now();
+    for (const name of names) {
+      const m = INGEST_NAME_RE.exec(name);
+      const full = path.join(this.ingestDir, name);
+      let stale = !m; // unknown files in ingest/ are leftovers too
+      if (m && !processAlive(Number(m[1]))) stale = true;
+      if (!stale) {
+        try {
+          const st = await fs.stat(full);
+          if (now - st.mtimeMs > maxAgeMs) stale = true;
+        } catch {
+          continue;
+        }
+      }
+      if (stale) {
+        await fs.rm(full, { force: true, recursive: true });
+        removed.push(name);
+      }
+    }
+    return removed;
+  }
+
+  path(digest: Digest): string {
+    return path.join(this.blobsDir, digestHex(checkDigest(digest)));
+  }
+
+  async has(digest: Digest): Promise<boolean> {
+    try {
+      await fs.stat(this.path(digest));
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
+  }
+
+  async stat(digest: Digest): Promise<BlobInfo> {
+    try {
+      const st = await fs.stat(this.path(digest));
+      return { digest, size: st.size };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(digest);
+      throw err;
+    }
+  }
+
+  async put(
+    source: Readable | Uint8Array | string,
+    expected: Partial<Pick<Descriptor, 'digest' | 'size'>> = {},
+  ): Promise<BlobInfo> {
+    const expDigest = expected.digest === undefined ? undefined : checkDigest(expected.digest);
+    const expSize = expected.size;
+    if (expSize !== undefined && (!Number.isSafeInteger(expSize) || expSize < 0)) {
+      throw new InvalidArgumentError(`invalid blob size ${expSize}`, { code: 'CONTENT_INVALID_SIZE' });
+    }
+    if (expDigest && (await this.has(expDigest))) {
+      const info = await this.stat(expDigest);
+      if (expSize !== undefined && info.size !== expSize) {
+        await drain(source);
+        throw new KilnError('CONTENT_SIZE_MISMATCH', `blob ${expDigest} is ${info.size} bytes, expected ${expSize}`);
+      }
+      await drain(source);
+      return info;
+    }
+
+    const tmp = path.join(
+      this.ingestDir,
+      `${process.pid}-${Date.now().toString(16)}-${randomBytes(8).toString('hex')}.ingest`,
+    );
+    const verifier = new Verifier({ digest: expDigest, size: expSize });
+    let fh: fs.FileHandle | undefined;
+    let renamed = false;
+    try {
+      fh = await fs.open(tmp, 'wx', 0o644);
+      for await (const chunk of toChunks(source)) {
+        if (expSize !== undefined && verifier.size + chunk.length > expSize) {
+          throw new KilnError(
+            'CONTENT_SIZE_MISMATCH',
+            `blob ${expDigest ?? ''} is larger than the expected ${expSize} bytes`.replace('  ', ' '),
+          );
+        }
+        verifier.update(chunk);
+        await writeAll(fh, chunk);
+      }
+      let digest: Digest;
+      try {
+        digest = await verifier.finish();
+      } catch (err) {
+        if (err instanceof VerifyError && err.kind === 'size') {
+          throw new KilnError(
+            'CONTENT_SIZE_MISMATCH',
+            `blob ${expDigest ?? ''} has ${err.actualSize} bytes, expected ${expSize}`.replace('  ', ' '),
+            { cause: err },
+          );
+        }
+        if (err instanceof VerifyError) {
+          throw new KilnError('CONTENT_DIGEST_MISMATCH', `content does not match digest ${expDigest}`, {
+            cause: err,
+            hint: 'the data was changed in transit or the descriptor is wrong; nothing was stored',
+          });
+        }
+        throw err;
+      }
+      if (this.sync) await fh.sync();
+      await fh.chmod(0o444);
+      await fh.close();
+      fh = undefined;
+      const target = this.path(digest);
+      // Another writer may have committed the same digest meanwhile: that is success.
+      if (await this.has(digest)) return { digest, size: verifier.size };
+      await fs.rename(tmp, target);
+      renamed = true;
+      if (this.sync) await fsyncDir(this.blobsDir);
+      return { digest, size: verifier.size };
+    } finally {
+      if (fh) await fh.close().catch(() => {});
+      if (!renamed) await fs.rm(tmp, { force: true }).catch(() => {});
+    }
+  }
+
+  get(digest: Digest): Readable {
+    const d = checkDigest(digest);
+    const file = this.path(d);
+    const verifier = new Verifier({ digest: d });
+    let held: Buffer | undefined;
+    const check = new Transform({
+      transform(chunk: Buffer, _enc, cb: TransformCallback) {
+        verifier.update(chunk);
+        const out = held;
+        held = chunk;
+        cb(null, out);
+      },
+      flush(cb: TransformCallback) {
+        verifier.finish().then(
+          () => cb(null, held),
+          (err: unknown) => cb(corrupt(d, err)),
+        );
+      },
+    });
+    const src = createReadStream(file, { highWaterMark: 1 << 20 });
+    src.on('error', (err: NodeJS.ErrnoException) => {
+      check.destroy(err.code === 'ENOENT' ? notFound(d) : err);
+    });
+    return src.pipe(check);
+  }
+
+  async readBuffer(digest: Digest): Promise<Buffer> {
+    const d = checkDigest(digest);
+    let data: Buffer;
+    try {
+      data = await fs.readFile(this.path(d));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(d);
+      throw err;
+    }
+    const verifier = new Verifier({ digest: d });
+    verifier.update(data);
+    try {
+      await verifier.finish();
+    } catch (err) {
+      throw corrupt(d, err);
+    }
+    return data;
+  }
+
+  /** Re-hash a stored blob; returns the digest its bytes actually have. */
+  async verify(digest: Digest): Promise<{ ok: boolean; actual: Digest; size: number }> {
+    const d = checkDigest(digest);
+    const verifier = new Verifier();
+    const stream = createReadStream(this.path(d), { highWaterMark: 1 << 20 });
+    for await (const chunk of stream) verifier.update(chunk as Buffer);
+    const actual = await verifier.finish();
+    return { ok: actual === d, actual, size: verifier.size };
+  }
+
+  async delete(digest: Digest): Promise<void> {
+    const file = this.path(digest);
+    try {
+      await fs.unlink(file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(digest);
+      throw err;
+    }
+  }
+
+  async *walk(): AsyncIterable<BlobInfo> {
+    let names: string[];
+    try {
+      names = await fs.readdir(this.blobsDir);
+    } catch {
+      return;
+    }
+    names.sort();
+    for (const name of names) {
+      const digest = `sha256:${name}`;
+      if (!isDigest(digest)) continue;
+      try {
+        const st = await fs.stat(path.join(this.blobsDir, name));
+        if (st.isFile()) yield { digest, size: st.size };
+      } catch {
+        // deleted while walking
+      }
+    }
+  }
+
+  /** Names in blobs/sha256 that are not valid digests (reported by `system check`). */
+  async strayFiles(): Promise<string[]> {
+    try {
+      return (await fs.readdir(this.blobsDir)).filter((n) => !isDigest(`sha256:${n}`)).sort();
+    } catch {
+      return [];
+    }
+  }
+}
+
+function checkDigest(d: string): Digest {
+  return parseDigest(d);
+}
+
+function notFound(d: string): NotFoundError {
+  return new NotFoundError(`content ${d}: not found`, { code: 'CONTENT_NOT_FOUND' });
+}
+
+function corrupt(d: string, cause: unknown): KilnError {
+  return new KilnError('CONTENT_CORRUPT', `blob ${d} is corrupt: its bytes on disk no longer match its digest`, {
+    cause,
+    hint: 'run "kiln system check" to list damaged blobs; remove the image and pull/load it again',
+  });
+}
+
+function processAlive(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function* toChunks(source: Readable | Uint8Array | string): AsyncIterable<Uint8Array> {
+  if (typeof source === 'string') {
+    yield Buffer.from(source, 'utf8');
+    return;
+  }
+  if (source instanceof Uint8Array) {
+    yield source;
+    return;
+  }
+  for await (const chunk of source) {
+    yield typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Uint8Array);
+  }
+}
+
+async function drain(source: Readable | Uint8Array | string): Promise<void> {
+  if (typeof source === 'string' || source instanceof Uint8Array) return;
+  for await (const _ of source) {
+    // discard
+  }
+}
+
+async function writeAll(fh: fs.FileHandle, chunk: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < chunk.length) {
+    const { bytesWritten } = await fh.write(chunk, off, chunk.length - off);
+    off += bytesWritten;
+  }
+}
+
+export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await fs.open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
