@@ -24,6 +24,18 @@ export interface Usage {
 
 /**
  * containerd's snapshotter, as sketched in ../shared/DESIGN.md. Committed snapshots are immutable.
+ *
+ * Terms: `key` names an active or view snapshot, `name` a committed one; only committed snapshots
+ * can be parents. Errors carry codes: SNAPSHOT_EXISTS (AlreadyExistsError), SNAPSHOT_NOT_FOUND
+ * (NotFoundError), SNAPSHOT_PARENT_NOT_COMMITTED / SNAPSHOT_NOT_ACTIVE / SNAPSHOT_COMMITTED /
+ * SNAPSHOT_HAS_CHILDREN (FailedPreconditionError).
+ *
+ * Importing a layer:   mounts = prepare('extract-1', parentName); applyLayer(store, desc, mounts);
+ *                      commit('sha256:<chainID>', 'extract-1')
+ * Running a container: mounts = prepare('ctr-1', imageTopName); mountAll(mounts, rootfs) ...
+ * Reading an image:    mounts = view('ro-1', name); withMountedSnapshot(mounts, dir => ...); remove('ro-1')
+ * The mounts are performed with `mountAll`/`withMountedSnapshot` (src/snapshot/mount.ts), which
+ * also copes with overlay option lists longer than a page.
  */
 export interface Snapshotter {
   readonly name: 'overlayfs' | 'native';
@@ -45,4 +57,10 @@ export interface Snapshotter {
    * snapshotter null: its full tree must be compared with its parent's).
    */
   upperDir(keyOrName: string): Promise<string | null>;
+  /**
+   * (Added by the snapshot owner, compatible.) The folder holding this snapshot's own tree: the
+   * overlay upper dir, or the native snapshotter's full copy. For trusted kiln code (the differ)
+   * only: never hand it to a container, and never write into a committed one.
+   */
+  fsDir(keyOrName: string): Promise<string>;
 }

@@ -1,0 +1,314 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, KilnError, NotFoundError } from '../diagnostics/errors.js';
+import { writeFileAtomic } from './atomic.js';
+import { processAlive, withFileLock } from './lock.js';
+import { run } from './mount.js';
+import type { Mount, SnapshotInfo, SnapshotKind, Snapshotter, Usage } from './types.js';
+
+/** One snapshot's record in `<driverRoot>/metadata.json`. */
+export interface SnapshotRecord {
+  /** Short numeric id: the folder `<driverRoot>/snapshots/<id>/`. */
+  id: string;
+  kind: SnapshotKind;
+  parent?: string;
+  created: string;
+  labels: Record<string, string>;
+  /** Set while `prepare`/`view` fills the folder (pid of the process doing it). */
+  preparing?: number;
+}
+
+interface MetadataFile {
+  version: 1;
+  nextId: number;
+  snapshots: Record<string, SnapshotRecord>;
+}
+
+const KEY_RE = /^[^\0]{1,512}$/;
+
+/**
+ * The bookkeeping both snapshotters share: metadata (one JSON file, atomic writes, a lock file for
+ * cross-process safety), the on-disk layout, crash cleanup and the state machine of containerd's
+ * snapshotter (active/view/committed, key vs name, parents must be committed).
+ *
+ * Layout: `<root>/snapshots/<driver>/metadata.json`, `.../lock`, `.../snapshots/<id>/{fs,work}`.
+ * Crash safety: a folder is created only after its record exists (marked `preparing` with the
+ * pid); records of dead preparers and folders without a record are removed when a snapshotter is
+ * opened. Commit syncs the snapshot's filesystem (syncfs) before the record says "committed".
+ */
+export abstract class BaseSnapshotter implements Snapshotter {
+  abstract readonly name: 'overlayfs' | 'native';
+  readonly driverRoot: string;
+  protected readonly snapshotsDir: string;
+  private readonly metaFile: string;
+  private readonly lockFile: string;
+  private ready: Promise<void> | undefined;
+
+  constructor(root: string, driver: string) {
+    this.driverRoot = path.join(path.resolve(root), 'snapshots', driver);
+    this.snapshotsDir = path.join(this.driverRoot, 'snapshots');
+    this.metaFile = path.join(this.driverRoot, 'metadata.json');
+    this.lockFile = path.join(this.driverRoot, 'lock');
+  }
+
+  /** Fill the folder of a new snapshot (fs/ exists and is empty). */
+  protected abstract populate(dir: string, kind: 'active' | 'view', parentChain: SnapshotRecord[]): Promise<void>;
+  /** Mounts of an active or view snapshot; `chain` is parent first, then its parents. */
+  protected abstract mountsFor(rec: SnapshotRecord, chain: SnapshotRecord[]): Mount[];
+  abstract upperDir(keyOrName: string): Promise<string | null>;
+
+  // ---- metadata -------------------------------------------------------------------------------
+
+  protected async init(): Promise<void> {
+    this.ready ??= (async () => {
+      await fs.mkdir(this.snapshotsDir, { recursive: true });
+      await this.cleanup();
+    })();
+    return this.ready;
+  }
+
+  private async readMeta(): Promise<MetadataFile> {
+    try {
+      const m = JSON.parse(await fs.readFile(this.metaFile, 'utf8')) as MetadataFile;
+      if (m.version !== 1 || typeof m.nextId !== 'number' || typeof m.snapshots !== 'object') {
+        throw new KilnError('SNAPSHOT_METADATA_CORRUPT', `${this.metaFile}: unknown format`);
+      }
+      return m;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { version: 1, nextId: 1, snapshots: {} };
+      if (err instanceof SyntaxError) throw new KilnError('SNAPSHOT_METADATA_CORRUPT', `${this.metaFile}: ${err.message}`, { cause: err });
+      throw err;
+    }
+  }
+
+  /** Read-modify-write of the metadata under the lock. */
+  protected async update<T>(fn: (m: MetadataFile) => T | Promise<T>): Promise<T> {
+    return withFileLock(this.lockFile, async () => {
+      const m = await this.readMeta();
+      const before = JSON.stringify(m);
+      const out = await fn(m);
+      const after = JSON.stringify(m, null, 1);
+      if (JSON.stringify(m) !== before) await writeFileAtomic(this.metaFile, after);
+      return out;
+    });
+  }
+
+  /** Remove records of preparers that died and folders that no record owns. */
+  async cleanup(): Promise<string[]> {
+    const removed: string[] = [];
+    await this.update(async (m) => {
+      for (const [k, r] of Object.entries(m.snapshots)) {
+        if (r.preparing !== undefined && !processAlive(r.preparing)) delete m.snapshots[k];
+      }
+      const owned = new Set(Object.values(m.snapshots).map((r) => r.id));
+      for (const name of await fs.readdir(this.snapshotsDir)) {
+        if (!owned.has(name)) {
+          await this.removeDir(path.join(this.snapshotsDir, name));
+          removed.push(name);
+        }
+      }
+    });
+    return removed;
+  }
+
+  protected async removeDir(dir: string): Promise<void> {
+    // Committed trees may hold read-only dirs; rm -rf as root ignores modes, Node's rm does too.
+    await fs.rm(dir, { recursive: true, force: true, maxRetries: 3 });
+  }
+
+  protected dirOf(rec: SnapshotRecord): string {
+    return path.join(this.snapshotsDir, rec.id);
+  }
+
+  protected fsOf(rec: SnapshotRecord): string {
+    return path.join(this.snapshotsDir, rec.id, 'fs');
+  }
+
+  private async get(keyOrName: string): Promise<{ rec: SnapshotRecord; meta: MetadataFile }> {
+    await this.init();
+    const meta = await this.readMeta();
+    const rec = meta.snapshots[keyOrName];
+    if (!rec || rec.preparing !== undefined) throw new NotFoundError(`snapshot ${JSON.stringify(keyOrName)} not found`, { code: 'SNAPSHOT_NOT_FOUND' });
+    return { rec, meta };
+  }
+
+  private chainOf(meta: MetadataFile, parent: string | undefined): SnapshotRecord[] {
+    const chain: SnapshotRecord[] = [];
+    for (let p = parent; p !== undefined; ) {
+      const r = meta.snapshots[p];
+      if (!r) throw new NotFoundError(`parent snapshot ${JSON.stringify(p)} not found`, { code: 'SNAPSHOT_NOT_FOUND' });
+      chain.push(r);
+      p = r.parent;
+    }
+    return chain;
+  }
+
+  // ---- Snapshotter ----------------------------------------------------------------------------
+
+  prepare(key: string, parent?: string, labels: Record<string, string> = {}): Promise<Mount[]> {
+    return this.create('active', key, parent, labels);
+  }
+
+  view(key: string, parent?: string, labels: Record<string, string> = {}): Promise<Mount[]> {
+    return this.create('view', key, parent, labels);
+  }
+
+  private async create(kind: 'active' | 'view', key: string, parent: string | undefined, labels: Record<string, string>): Promise<Mount[]> {
+    if (!KEY_RE.test(key)) throw new InvalidArgumentError(`invalid snapshot key ${JSON.stringify(key)}`, { code: 'SNAPSHOT_INVALID_KEY' });
+    await this.init();
+    const { rec, chain } = await this.update((m) => {
+      if (m.snapshots[key]) throw new AlreadyExistsError(`snapshot ${JSON.stringify(key)} already exists`, { code: 'SNAPSHOT_EXISTS' });
+      if (parent !== undefined) {
+        const p = m.snapshots[parent];
+        if (!p || p.preparing !== undefined) throw new NotFoundError(`parent snapshot ${JSON.stringify(parent)} not found`, { code: 'SNAPSHOT_NOT_FOUND' });
+        if (p.kind !== 'committed') {
+          throw new FailedPreconditionError(`parent ${JSON.stringify(parent)} is not committed`, { code: 'SNAPSHOT_PARENT_NOT_COMMITTED' });
+        }
+      }
+      const r: SnapshotRecord = { id: String(m.nextId++), kind, created: new Date().toISOString(), labels: { ...labels }, preparing: process.pid };
+      if (parent !== undefined) r.parent = parent;
+      m.snapshots[key] = r;
+      return { rec: r, chain: this.chainOf(m, parent) };
+    });
+    const dir = this.dirOf(rec);
+    try {
+      await fs.mkdir(path.join(dir, 'fs'), { recursive: true, mode: 0o755 });
+      await this.populate(dir, kind, chain);
+      await this.update((m) => {
+        const r = m.snapshots[key];
+        if (r && r.id === rec.id) delete r.preparing;
+      });
+    } catch (err) {
+      await this.update((m) => {
+        if (m.snapshots[key]?.id === rec.id) delete m.snapshots[key];
+      }).catch(() => undefined);
+      await this.removeDir(dir).catch(() => undefined);
+      throw err;
+    }
+    delete rec.preparing;
+    return this.mountsFor(rec, chain);
+  }
+
+  async mounts(key: string): Promise<Mount[]> {
+    const { rec, meta } = await this.get(key);
+    if (rec.kind === 'committed') {
+      throw new FailedPreconditionError(`snapshot ${JSON.stringify(key)} is committed; use view() to mount it`, { code: 'SNAPSHOT_COMMITTED' });
+    }
+    return this.mountsFor(rec, this.chainOf(meta, rec.parent));
+  }
+
+  async commit(name: string, key: string, labels?: Record<string, string>): Promise<void> {
+    if (!KEY_RE.test(name)) throw new InvalidArgumentError(`invalid snapshot name ${JSON.stringify(name)}`, { code: 'SNAPSHOT_INVALID_KEY' });
+    const { rec } = await this.get(key);
+    if (rec.kind !== 'active') {
+      throw new FailedPreconditionError(`snapshot ${JSON.stringify(key)} is ${rec.kind}, only active snapshots can be committed`, { code: 'SNAPSHOT_NOT_ACTIVE' });
+    }
+    // Durability: the data must be on disk before the record says "committed" (containerd#9401).
+    await syncFs(this.fsOf(rec));
+    await this.update((m) => {
+      const r = m.snapshots[key];
+      if (!r || r.id !== rec.id || r.kind !== 'active') throw new NotFoundError(`snapshot ${JSON.stringify(key)} not found`, { code: 'SNAPSHOT_NOT_FOUND' });
+      if (m.snapshots[name]) throw new AlreadyExistsError(`snapshot ${JSON.stringify(name)} already exists`, { code: 'SNAPSHOT_EXISTS' });
+      delete m.snapshots[key];
+      m.snapshots[name] = { ...r, kind: 'committed', labels: { ...r.labels, ...(labels ?? {}) } };
+    });
+    await this.afterCommit(rec);
+  }
+
+  /** Hook for drivers: e.g. drop the overlay work dir. */
+  protected async afterCommit(_rec: SnapshotRecord): Promise<void> {}
+
+  async remove(keyOrName: string): Promise<void> {
+    await this.init();
+    const rec = await this.update((m) => {
+      const r = m.snapshots[keyOrName];
+      if (!r || r.preparing !== undefined) throw new NotFoundError(`snapshot ${JSON.stringify(keyOrName)} not found`, { code: 'SNAPSHOT_NOT_FOUND' });
+      const children = Object.entries(m.snapshots).filter(([, c]) => c.parent === keyOrName).map(([k]) => k);
+      if (children.length) {
+        throw new FailedPreconditionError(`snapshot ${JSON.stringify(keyOrName)} has children: ${children.join(', ')}`, { code: 'SNAPSHOT_HAS_CHILDREN' });
+      }
+      delete m.snapshots[keyOrName];
+      return r;
+    });
+    // The record is gone first; a crash here leaves an orphan folder that cleanup() removes.
+    await this.removeDir(this.dirOf(rec));
+  }
+
+  async stat(keyOrName: string): Promise<SnapshotInfo> {
+    const { rec } = await this.get(keyOrName);
+    return toInfo(keyOrName, rec);
+  }
+
+  async list(): Promise<SnapshotInfo[]> {
+    await this.init();
+    const meta = await this.readMeta();
+    return Object.entries(meta.snapshots)
+      .filter(([, r]) => r.preparing === undefined)
+      .map(([k, r]) => toInfo(k, r))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  async usage(keyOrName: string): Promise<Usage> {
+    const { rec } = await this.get(keyOrName);
+    return diskUsage(await this.ownTree(rec));
+  }
+
+  /** The tree whose size counts as this snapshot's own usage. */
+  protected async ownTree(rec: SnapshotRecord): Promise<string> {
+    return this.fsOf(rec);
+  }
+
+  async fsDir(keyOrName: string): Promise<string> {
+    const { rec } = await this.get(keyOrName);
+    return this.fsOf(rec);
+  }
+
+  /** Committed parents of `keyOrName`, nearest first, as {name, fs dir}. */
+  async parents(keyOrName: string): Promise<{ name: string; dir: string }[]> {
+    const { rec, meta } = await this.get(keyOrName);
+    const out: { name: string; dir: string }[] = [];
+    for (let p = rec.parent; p !== undefined; p = meta.snapshots[p]?.parent) {
+      const r = meta.snapshots[p];
+      if (!r) break;
+      out.push({ name: p, dir: this.fsOf(r) });
+    }
+    return out;
+  }
+}
+
+function toInfo(name: string, r: SnapshotRecord): SnapshotInfo {
+  const info: SnapshotInfo = { name, kind: r.kind, created: r.created, labels: { ...r.labels } };
+  if (r.parent !== undefined) info.parent = r.parent;
+  return info;
+}
+
+/** syncfs(2) on the filesystem holding `dir` (coreutils `sync -f`), falling back to sync(2). */
+export async function syncFs(dir: string): Promise<void> {
+  try {
+    await run('sync', ['-f', dir]);
+  } catch {
+    await run('sync', []);
+  }
+}
+
+/** Bytes (allocated blocks) and inodes under `dir`, each hardlinked inode counted once. */
+export async function diskUsage(dir: string): Promise<Usage> {
+  const seen = new Set<string>();
+  let size = 0;
+  let inodes = 0;
+  const walk = async (d: string): Promise<void> => {
+    const names = await fs.readdir(d);
+    const stats = await Promise.all(names.map(async (n) => [n, await fs.lstat(path.join(d, n))] as const));
+    for (const [n, st] of stats) {
+      const id = `${st.dev}:${st.ino}`;
+      if (!seen.has(id)) {
+        seen.add(id);
+        inodes++;
+        size += st.blocks * 512;
+      }
+      if (st.isDirectory()) await walk(path.join(d, n));
+    }
+  };
+  await walk(dir);
+  return { size, inodes };
+}

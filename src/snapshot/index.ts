@@ -1,0 +1,40 @@
+import path from 'node:path';
+import { InvalidArgumentError } from '../diagnostics/errors.js';
+import { probeOverlay } from './mount.js';
+import { NativeSnapshotter } from './native.js';
+import { OverlaySnapshotter } from './overlay.js';
+import type { Snapshotter } from './types.js';
+
+export * from './types.js';
+export { BaseSnapshotter, diskUsage, syncFs } from './base.js';
+export { OverlaySnapshotter } from './overlay.js';
+export { NativeSnapshotter } from './native.js';
+export { withFileLock } from './lock.js';
+export {
+  compactOverlay,
+  directDir,
+  mountAll,
+  probeOverlay,
+  unmountAll,
+  withMountedSnapshot,
+  withSnapshotDir,
+  MAX_OPTIONS_LENGTH,
+  OVERLAY_EXTRA_OPTIONS,
+} from './mount.js';
+
+export type SnapshotterDriver = 'overlayfs' | 'native' | 'auto';
+
+/**
+ * The snapshotter for a kiln root. `auto` (default; or $KILN_SNAPSHOTTER) picks overlayfs when a
+ * real test mount under `<root>/snapshots/overlayfs` works, otherwise the copying one.
+ */
+export async function createSnapshotter(root: string, driver: SnapshotterDriver = (process.env.KILN_SNAPSHOTTER as SnapshotterDriver) || 'auto'): Promise<Snapshotter> {
+  if (driver === 'native') return new NativeSnapshotter(root);
+  if (driver !== 'overlayfs' && driver !== 'auto') {
+    throw new InvalidArgumentError(`unknown snapshotter ${JSON.stringify(driver)} (overlayfs, native, auto)`, { code: 'SNAPSHOT_UNKNOWN_DRIVER' });
+  }
+  const reason = await probeOverlay(path.join(root, 'snapshots', 'overlayfs'));
+  if (!reason) return new OverlaySnapshotter(root);
+  if (driver === 'overlayfs') throw new InvalidArgumentError(`overlayfs snapshotter unavailable: ${reason}`, { code: 'SNAPSHOT_OVERLAY_UNAVAILABLE' });
+  return new NativeSnapshotter(root);
+}

@@ -1,0 +1,57 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { BaseSnapshotter, type SnapshotRecord } from './base.js';
+import { OVERLAY_EXTRA_OPTIONS } from './mount.js';
+import type { Mount } from './types.js';
+
+/**
+ * overlayfs snapshots (containerd's overlay snapshotter): each snapshot is an upper dir `fs/`
+ * (plus `work/` while active); a snapshot's tree is its fs/ over the fs/ of all its committed
+ * parents. Mounts:
+ *  - active without parent: `bind` (rw) of fs/;
+ *  - active with parents: `overlay` with `lowerdir=<parent fs>:<grandparent fs>:...`, `upperdir`, `workdir`;
+ *  - view of one committed layer (or none): read-only `bind`; view of more: overlay of lowerdirs only.
+ * Committed snapshots are only ever lowerdirs (or read-only binds): never written again.
+ * Use `probeOverlay(root/snapshots/overlayfs)` (done by `createSnapshotter`) before choosing it.
+ */
+export class OverlaySnapshotter extends BaseSnapshotter {
+  readonly name = 'overlayfs' as const;
+
+  constructor(root: string) {
+    super(root, 'overlayfs');
+  }
+
+  protected async populate(dir: string, kind: 'active' | 'view'): Promise<void> {
+    if (kind === 'active') await fs.mkdir(path.join(dir, 'work'), { mode: 0o700 });
+  }
+
+  protected mountsFor(rec: SnapshotRecord, chain: SnapshotRecord[]): Mount[] {
+    const own = this.fsOf(rec);
+    if (rec.kind === 'active') {
+      if (chain.length === 0) return [{ type: 'bind', source: own, options: ['rbind', 'rw'] }];
+      return [
+        {
+          type: 'overlay',
+          source: 'overlay',
+          options: [
+            `workdir=${path.join(this.dirOf(rec), 'work')}`,
+            `upperdir=${own}`,
+            `lowerdir=${chain.map((r) => this.fsOf(r)).join(':')}`,
+            ...OVERLAY_EXTRA_OPTIONS,
+          ],
+        },
+      ];
+    }
+    if (chain.length === 0) return [{ type: 'bind', source: own, options: ['rbind', 'ro'] }];
+    if (chain.length === 1) return [{ type: 'bind', source: this.fsOf(chain[0]!), options: ['rbind', 'ro'] }];
+    return [{ type: 'overlay', source: 'overlay', options: [`lowerdir=${chain.map((r) => this.fsOf(r)).join(':')}`, ...OVERLAY_EXTRA_OPTIONS] }];
+  }
+
+  protected override async afterCommit(rec: SnapshotRecord): Promise<void> {
+    await fs.rm(path.join(this.dirOf(rec), 'work'), { recursive: true, force: true });
+  }
+
+  async upperDir(keyOrName: string): Promise<string | null> {
+    return this.fsDir(keyOrName);
+  }
+}
