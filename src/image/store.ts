@@ -1,0 +1,341 @@
+/**
+ * The image store: names -> manifest (or index) descriptors, kept in `<root>/meta/images.json`.
+ * Manifests, configs and layers are blobs in the content store.
+ *
+ * - Names are fully qualified references (`docker.io/library/bb:latest`, `localhost:5000/x@sha256:…`).
+ * - An image that lost its last name by a tag moving away stays as a *dangling* record keyed by its manifest
+ *   digest (`docker images` shows it as `<none>:<none>`); `kiln system prune` removes those.
+ * - The image ID is the config digest (as `docker images` shows it); short ID prefixes resolve like docker.
+ * - Every read-modify-write of images.json holds `meta/images.lock` (works across processes) and writes
+ *   the file atomically (temp + fsync + rename + dir fsync).
+ */
+import path from 'node:path';
+import fs from 'node:fs/promises';
+import { InvalidArgumentError, KilnError, NotFoundError } from '../diagnostics/errors.js';
+import type { ContentStore } from '../content/types.js';
+import { readJsonFile, writeJsonAtomic, cleanAtomicTemps } from '../store/atomic.js';
+import { withLock } from '../store/lock.js';
+import { isDigest, parseDigest, shortId } from './digest.js';
+import {
+  isIndexType,
+  jsonBytes,
+  parseImageConfig,
+  parseManifestOrIndex,
+  selectManifest,
+} from './manifest.js';
+import { parseReference, type Reference } from './reference.js';
+import { MediaType, type Descriptor, type Digest, type ImageConfig, type Index, type Manifest, type Platform } from './types.js';
+
+export interface ImageRecord {
+  /** A fully qualified reference, or for a dangling image its manifest digest. */
+  name: string;
+  target: Descriptor;
+  createdAt: string;
+  updatedAt: string;
+}
+
+interface ImagesFile {
+  version: 1;
+  images: Record<string, ImageRecord>;
+}
+
+export interface ResolvedImage {
+  /** The image ID: the config digest. */
+  id: Digest;
+  /** What the record points at (a manifest, or an index). */
+  target: Descriptor;
+  /** The platform manifest's descriptor (same as target unless target is an index). */
+  descriptor: Descriptor;
+  manifest: Manifest;
+  index?: Index;
+  config: ImageConfig;
+  /** Names (fully qualified references) that point at this target; empty when dangling. */
+  names: string[];
+  dangling: boolean;
+}
+
+export interface LayerInput {
+  /** The layer blob, already in the content store. */
+  descriptor: Descriptor;
+  /** sha256 of the uncompressed tar. */
+  diffID: Digest;
+}
+
+export interface CreateImageOptions {
+  config: ImageConfig;
+  layers: LayerInput[];
+  /** Names to point at the new image (e.g. `-t` of a build). */
+  names?: string[];
+  /** 'oci' (default) or 'docker' media types. */
+  format?: 'oci' | 'docker';
+  annotations?: Record<string, string>;
+}
+
+export class ImageStore {
+  readonly root: string;
+  readonly content: ContentStore;
+  private readonly file: string;
+  private readonly lockFile: string;
+
+  private constructor(root: string, content: ContentStore) {
+    this.root = root;
+    this.content = content;
+    this.file = path.join(root, 'meta', 'images.json');
+    this.lockFile = path.join(root, 'meta', 'images.lock');
+  }
+
+  static async open(root: string, content: ContentStore): Promise<ImageStore> {
+    const s = new ImageStore(path.resolve(root), content);
+    await cleanAtomicTemps(path.join(s.root, 'meta'));
+    return s;
+  }
+
+  private async read(): Promise<ImagesFile> {
+    const f = await readJsonFile<ImagesFile>(this.file);
+    if (!f) return { version: 1, images: {} };
+    if (f.version !== 1 || typeof f.images !== 'object') {
+      throw new KilnError('IMAGE_STORE_CORRUPT', `${this.file}: unknown format`);
+    }
+    return f;
+  }
+
+  private async update<T>(fn: (f: ImagesFile) => T | Promise<T>): Promise<T> {
+    await fs.mkdir(path.dirname(this.file), { recursive: true });
+    return withLock(this.lockFile, async () => {
+      const f = await this.read();
+      const result = await fn(f);
+      await writeJsonAtomic(this.file, f);
+      return result;
+    });
+  }
+
+  /** All records, sorted by name (dangling ones last). */
+  async list(): Promise<ImageRecord[]> {
+    const f = await this.read();
+    return Object.values(f.images).sort((a, b) => {
+      const da = isDigest(a.name) ? 1 : 0;
+      const db = isDigest(b.name) ? 1 : 0;
+      return da - db || a.name.localeCompare(b.name);
+    });
+  }
+
+  /** The record of one name, if any. */
+  async get(name: string): Promise<ImageRecord | undefined> {
+    const key = parseReference(name).toString();
+    return (await this.read()).images[key];
+  }
+
+  /**
+   * Point `name` at `target`. The image it pointed at before becomes dangling if nothing else names it.
+   */
+  async setName(name: string | Reference, target: Descriptor): Promise<void> {
+    const key = (typeof name === 'string' ? parseReference(name) : name).toString();
+    const desc = cleanDescriptor(target);
+    await this.update((f) => setRecord(f, key, desc));
+  }
+
+  /** `docker tag SRC DST`. */
+  async tag(source: string, dest: string): Promise<void> {
+    const img = await this.resolve(source);
+    await this.setName(dest, img.target);
+  }
+
+  /** Remove one name. Returns the record removed, or undefined. Leaves no dangling record. */
+  async untag(name: string): Promise<ImageRecord | undefined> {
+    const key = parseReference(name).toString();
+    return this.update((f) => {
+      const rec = f.images[key];
+      delete f.images[key];
+      return rec;
+    });
+  }
+
+  /** Remove every record (names and dangling) pointing at a target digest. Returns the names removed. */
+  async removeTarget(digest: Digest): Promise<string[]> {
+    return this.update((f) => {
+      const removed: string[] = [];
+      for (const [k, r] of Object.entries(f.images)) {
+        if (r.target.digest === digest) {
+          delete f.images[k];
+          removed.push(k);
+        }
+      }
+      return removed;
+    });
+  }
+
+  /** Remove records by exact key (names or dangling digests). */
+  async removeRecords(keys: string[]): Promise<void> {
+    await this.update((f) => {
+      for (const k of keys) delete f.images[k];
+    });
+  }
+
+  /**
+   * Find an image by name, full/short image ID (config digest), or manifest digest, like docker does.
+   * Throws NotFoundError (IMAGE_NOT_FOUND) or InvalidArgumentError (IMAGE_AMBIGUOUS).
+   */
+  async resolve(nameOrId: string, platform?: Platform): Promise<ResolvedImage> {
+    const records = await this.list();
+    const rec = await this.findRecord(nameOrId, records);
+    return this.load(rec.target, records, platform);
+  }
+
+  /** Alias of resolve, the name other stages use. */
+  getImage(nameOrId: string, platform?: Platform): Promise<ResolvedImage> {
+    return this.resolve(nameOrId, platform);
+  }
+
+  private async findRecord(q: string, records: ImageRecord[]): Promise<ImageRecord> {
+    const notFound = () =>
+      new NotFoundError(`No such image: ${q}`, {
+        code: 'IMAGE_NOT_FOUND',
+        hint: 'run "kiln images" to list local images',
+      });
+    // 1. an ID: sha256:<hex>, or a hex prefix (docker accepts 1..64 hex digits when unambiguous)
+    const idHex = /^sha256:([a-f0-9]{1,64})$/.exec(q)?.[1] ?? (/^[a-f0-9]{1,64}$/.test(q) ? q : undefined);
+    if (idHex !== undefined) {
+      const matches = new Map<string, ImageRecord>();
+      for (const r of records) {
+        if (r.target.digest.slice(7).startsWith(idHex) && idHex.length === 64) matches.set(r.target.digest, r);
+        const id = await this.imageId(r.target).catch(() => undefined);
+        if (id && id.slice(7).startsWith(idHex)) matches.set(r.target.digest, r);
+      }
+      if (matches.size === 1) return [...matches.values()][0]!;
+      if (matches.size > 1) {
+        throw new InvalidArgumentError(`image ID prefix "${q}" is ambiguous: it matches ${matches.size} images`, {
+          code: 'IMAGE_AMBIGUOUS',
+          hint: 'use more digits of the ID',
+        });
+      }
+      // a bare hex string that matched nothing may still be a repository name ("deadbeef"), below
+      if (q.startsWith('sha256:') || q.length === 64) throw notFound();
+    }
+    // 2. a reference
+    let ref: Reference;
+    try {
+      ref = parseReference(q);
+    } catch (err) {
+      if (idHex !== undefined) throw notFound();
+      throw err;
+    }
+    const byName = records.find((r) => r.name === ref.toString());
+    if (byName) return byName;
+    if (ref.digest) {
+      // name@digest: any record of that repository with that manifest digest (docker accepts it)
+      const byDigest = records.find((r) => r.target.digest === ref.digest && !isDigest(r.name) && parseReference(r.name).name === ref.name);
+      if (byDigest) return byDigest;
+    }
+    throw notFound();
+  }
+
+  /** The config digest for a record target (reads the manifest; index -> host platform manifest). */
+  async imageId(target: Descriptor): Promise<Digest> {
+    const { manifest } = await this.readTarget(target);
+    return manifest.config.digest;
+  }
+
+  private async readTarget(target: Descriptor, platform?: Platform): Promise<{ manifest: Manifest; descriptor: Descriptor; index?: Index }> {
+    const parsed = parseManifestOrIndex(await this.content.readBuffer(target.digest), target.mediaType);
+    if (parsed.kind === 'manifest') return { manifest: parsed.manifest, descriptor: target };
+    const chosen = selectManifest(parsed.index, platform);
+    if (!chosen) throw new KilnError('IMAGE_NO_MANIFEST', `index ${target.digest} has no image manifest`);
+    const sub = parseManifestOrIndex(await this.content.readBuffer(chosen.digest), chosen.mediaType);
+    if (sub.kind !== 'manifest') throw new KilnError('IMAGE_NESTED_INDEX', `nested index ${chosen.digest} is not supported`);
+    return { manifest: sub.manifest, descriptor: chosen, index: parsed.index };
+  }
+
+  private async load(target: Descriptor, records: ImageRecord[], platform?: Platform): Promise<ResolvedImage> {
+    const { manifest, descriptor, index } = await this.readTarget(target, platform);
+    const config = parseImageConfig(await this.content.readBuffer(manifest.config.digest));
+    const names = records.filter((r) => r.target.digest === target.digest && !isDigest(r.name)).map((r) => r.name);
+    const out: ResolvedImage = {
+      id: manifest.config.digest,
+      target: cleanDescriptor(target),
+      descriptor,
+      manifest,
+      config,
+      names,
+      dangling: names.length === 0,
+    };
+    if (index) out.index = index;
+    return out;
+  }
+
+  /** Load an image by its record target (no name lookup). */
+  async loadTarget(target: Descriptor, platform?: Platform): Promise<ResolvedImage> {
+    return this.load(target, await this.list(), platform);
+  }
+
+  /**
+   * Write the config and an OCI manifest for layers already in the content store; returns the manifest
+   * descriptor. `config.rootfs.diff_ids` is set from `layers`. Names, if given, are pointed at it.
+   */
+  async createImage(options: CreateImageOptions): Promise<Descriptor> {
+    const docker = options.format === 'docker';
+    for (const l of options.layers) {
+      parseDigest(l.diffID);
+      if (!(await this.content.has(l.descriptor.digest))) {
+        throw new NotFoundError(`layer blob ${l.descriptor.digest} is not in the content store`, {
+          code: 'IMAGE_LAYER_MISSING',
+        });
+      }
+    }
+    const config: ImageConfig = {
+      ...options.config,
+      rootfs: { type: 'layers', diff_ids: options.layers.map((l) => l.diffID) },
+    };
+    const configBytes = jsonBytes(config);
+    const configInfo = await this.content.put(configBytes);
+    const manifest: Manifest = {
+      schemaVersion: 2,
+      mediaType: docker ? MediaType.DockerManifest : MediaType.OciManifest,
+      config: { mediaType: docker ? MediaType.DockerConfig : MediaType.OciConfig, digest: configInfo.digest, size: configInfo.size },
+      layers: options.layers.map((l) => cleanDescriptor(l.descriptor)),
+    };
+    if (options.annotations && Object.keys(options.annotations).length > 0) manifest.annotations = options.annotations;
+    const mInfo = await this.content.put(jsonBytes(manifest));
+    const desc: Descriptor = { mediaType: manifest.mediaType!, digest: mInfo.digest, size: mInfo.size };
+    for (const n of options.names ?? []) await this.setName(n, desc);
+    return desc;
+  }
+
+  /** Sum of the blob sizes of an image (manifest, config, layers) as stored. */
+  async size(img: ResolvedImage): Promise<number> {
+    return img.manifest.layers.reduce((n, l) => n + l.size, 0) + img.manifest.config.size;
+  }
+
+  /** Records whose target is an index: kept for listing. */
+  static isIndex(r: ImageRecord): boolean {
+    return isIndexType(r.target.mediaType);
+  }
+
+  /** Short image ID for display. */
+  static shortId(id: Digest): string {
+    return shortId(id);
+  }
+}
+
+function cleanDescriptor(d: Descriptor): Descriptor {
+  const out: Descriptor = { mediaType: d.mediaType, digest: parseDigest(d.digest), size: d.size };
+  if (d.annotations) out.annotations = d.annotations;
+  if (d.platform) out.platform = d.platform;
+  if (d.urls) out.urls = d.urls;
+  return out;
+}
+
+function setRecord(f: ImagesFile, key: string, desc: Descriptor): void {
+  const now = new Date().toISOString();
+  const prev = f.images[key];
+  if (prev && prev.target.digest === desc.digest) {
+    prev.updatedAt = now;
+    return;
+  }
+  f.images[key] = { name: key, target: desc, createdAt: prev?.createdAt ?? now, updatedAt: now };
+  // the new target is no longer dangling
+  delete f.images[desc.digest];
+  if (prev) {
+    const stillNamed = Object.values(f.images).some((r) => r.target.digest === prev.target.digest);
+    if (!stillNamed) f.images[prev.target.digest] = { name: prev.target.digest, target: prev.target, createdAt: prev.createdAt, updatedAt: now };
+  }
+}
