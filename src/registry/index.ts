@@ -1,0 +1,11 @@
+export * from './types.js';
+export { RegistryError, type RegistryErrorCode } from './errors.js';
+export { createRegistryClient, RegistryClient, bufferStream, type RegistryClientOptions, type FetchedManifestResult } from './client.js';
+export { pullImage, fetchBlobsInto } from './pull.js';
+export { pushImage, pushBlobs } from './push.js';
+export { parseRegistryReference, formatReference, repoName, normaliseRegistryHost } from './reference.js';
+export { parsePlatform, formatPlatform, hostPlatform, selectManifest, platformMatches } from './platform.js';
+export { getCredentials, saveCredentials, removeCredentials, dockerConfigPath, type Credentials } from './credentials.js';
+export { readKilnConfig, allowsPlainHttp, isLoopbackRegistry } from './config.js';
+export { parseManifest, MANIFEST_SIZE_LIMIT, ACCEPT_MANIFESTS } from './manifest.js';
+export { checkDigest } from './digest.js';
