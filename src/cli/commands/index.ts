@@ -9,4 +9,5 @@ export type RegisterCommand = (program: Command, ctx: CliContext) => void;
  * Each module owns its own flags and help text; this list is the only shared file.
  */
 export const commandModules: Array<() => Promise<{ register: RegisterCommand }>> = [
+  () => import('./volume.js'),
 ];
