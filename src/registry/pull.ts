@@ -9,6 +9,7 @@ import { hostPlatform, parsePlatform, selectManifest } from './platform.js';
 import { formatReference, parseRegistryReference } from './reference.js';
 import { recordBlobSource } from './sources.js';
 import { openStores } from './stores.js';
+import { createLease } from '../store/leases.js';
 import type { PullOptions, PullResult, TransferEvent } from './types.js';
 
 /**
@@ -88,6 +89,8 @@ export async function pullImage(reference: string, opts: PullOptions): Promise<P
   const { content, images } = await openStores(opts);
   const client = await createRegistryClient(ref.registry, opts);
   const emit = opts.onEvent ?? (() => {});
+  // Blobs written before the name exists are pinned against a concurrent GC.
+  const lease = await createLease(opts.root);
   try {
     const top = await client.fetchManifest(ref.repository, ref.digest ?? ref.tag!, ref.digest ? { digest: ref.digest } : undefined);
     let doc = top;
@@ -100,6 +103,7 @@ export async function pullImage(reference: string, opts: PullOptions): Promise<P
     if (doc.kind !== 'manifest') throw new RegistryError('REGISTRY_BAD_MANIFEST', 'an index entry points at another index; nested indexes are not supported');
     const manifest = doc.manifest;
     emit({ type: 'resolved', name: formatReference(ref), digest: top.descriptor.digest, ...(platform ? { platform } : {}) });
+    await lease.add(top.descriptor.digest, doc.descriptor.digest, manifest.config.digest, ...manifest.layers.map((l) => l.digest));
     if (manifest.config.size > MAX_CONFIG_BYTES) {
       throw new RegistryError('REGISTRY_TOO_LARGE', `image config of ${manifest.config.size} bytes exceeds the ${MAX_CONFIG_BYTES}-byte limit`);
     }
@@ -123,6 +127,7 @@ export async function pullImage(reference: string, opts: PullOptions): Promise<P
     return { name, digest: top.descriptor.digest, manifest: target, config: manifest.config, layers: manifest.layers, downloaded: downloaded > 0 };
   } finally {
     client.close();
+    await lease.release().catch(() => {});
   }
 }
 

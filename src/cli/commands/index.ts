@@ -10,4 +10,8 @@ export type RegisterCommand = (program: Command, ctx: CliContext) => void;
  */
 export const commandModules: Array<() => Promise<{ register: RegisterCommand }>> = [
   () => import('./volume.js'),
+  () => import('./pull.js'),
+  () => import('./push.js'),
+  () => import('./login.js'),
+  () => import('./logout.js'),
 ];
