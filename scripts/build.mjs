@@ -22,8 +22,10 @@ function newest(dir, filter = () => true) {
 }
 const mtime = (p) => (existsSync(p) ? statSync(p).mtimeMs : 0);
 
+const runtimeOnly = process.argv.includes('--runtime-only');
+
 // 1. nearley grammars: grammar/*.ne -> src/dockerfile/*.generated.ts
-if (existsSync(path.join(root, 'grammar'))) {
+if (!runtimeOnly && existsSync(path.join(root, 'grammar'))) {
   for (const f of readdirSync(path.join(root, 'grammar'))) {
     if (!f.endsWith('.ne')) continue;
     const src = path.join(root, 'grammar', f);
@@ -33,12 +35,15 @@ if (existsSync(path.join(root, 'grammar'))) {
 }
 
 // 2. TypeScript
-run(bin('tsc'), ['-p', 'tsconfig.json']);
+if (!runtimeOnly) run(bin('tsc'), ['-p', 'tsconfig.json']);
 
-// 3. the bundled runtime (binding.gyp), when its sources changed
+// 3. the bundled runtime (binding.gyp), when its sources changed. The headers of the running
+//    Node are used when it ships them (include/node), so no download is needed offline.
 if (existsSync(path.join(root, 'binding.gyp'))) {
   const out = path.join(root, 'build', 'Release');
   if (newest(out) < Math.max(newest(path.join(root, 'runtime')), mtime(path.join(root, 'binding.gyp')))) {
-    run(process.execPath, [path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'), 'rebuild']);
+    const nodeDir = path.join(path.dirname(process.execPath), '..');
+    const nodeDirArgs = existsSync(path.join(nodeDir, 'include', 'node', 'common.gypi')) ? [`--nodedir=${nodeDir}`] : [];
+    run(process.execPath, [path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'), 'rebuild', ...nodeDirArgs]);
   }
 }
