@@ -18,7 +18,7 @@ describe('-v / --mount / --tmpfs parsing (docker conventions)', () => {
 
   it('parses --mount fields and rejects unknown ones', () => {
     expect(parseMountFlag('type=bind,src=/h,dst=/c,readonly')).toEqual({ type: 'bind', source: '/h', target: '/c', readonly: true });
-    expect(parseMountFlag('type=volume,source=v,target=/v')).toMatchObject({ type: 'volume', name: 'v', anonymous: false });
+    expect(parseMountFlag('type=volume,source=vol,target=/v')).toMatchObject({ type: 'volume', name: 'vol', anonymous: false });
     expect(parseMountFlag('type=tmpfs,target=/t,tmpfs-size=64m,tmpfs-mode=1777')).toEqual({ type: 'tmpfs', target: '/t', options: ['size=64m', 'mode=1777'] });
     expect(() => parseMountFlag('type=bind,target=/c')).toThrow(/source is required/);
     expect(() => parseMountFlag('type=nfs,target=/c')).toThrow(/type must be/);
