@@ -1,6 +1,11 @@
 export { FileCacheStore, MemoryCacheStore, LayeredCacheStore } from './record-store.js';
 export { HistoryStore, MemoryHistoryStore } from './history-store.js';
 export type { HistoryProvider } from './history-store.js';
-export { cacheGcRoots } from './gc-roots.js';
+export { cacheGcRoots, cacheRootProvider } from './gc-roots.js';
 export { writeFileAtomic, writeJsonAtomic, readJson } from './atomic.js';
 export type * from './types.js';
+export { exportCacheLocal } from './export-local.js';
+export type { ExportCacheOptions, ExportCacheResult, CacheConfig } from './export-local.js';
+export { LocalCacheImport } from './import-local.js';
+export { selectRecordsForExport, parseCacheTo, parseCacheFrom, CacheSpecError } from './export-select.js';
+export type { CacheExportMode, CacheToSpec, CacheFromSpec } from './export-select.js';

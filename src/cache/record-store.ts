@@ -37,8 +37,9 @@ export class FileCacheStore implements CacheStore {
   }
 
   async get(key: CacheKey): Promise<CacheRecord | undefined> {
+    const file = this.file(key);
     try {
-      const rec = await readJson<unknown>(this.file(key));
+      const rec = await readJson<unknown>(file);
       return isRecord(rec) && rec.key === key ? rec : undefined;
     } catch {
       return undefined;

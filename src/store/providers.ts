@@ -5,8 +5,10 @@
 import { registerRootProvider } from './gc.js';
 import { imageRootProvider } from './image-roots.js';
 import { leaseRootProvider } from './leases.js';
+import { cacheRootProvider } from '../cache/gc-roots.js';
 
 registerRootProvider(imageRootProvider);
 registerRootProvider(leaseRootProvider);
+registerRootProvider(cacheRootProvider);
 
 export { rootProviders } from './gc.js';

@@ -1,0 +1,76 @@
+import type { CacheRecord, StepResult } from './types.js';
+
+export type CacheExportMode = 'min' | 'max';
+
+/**
+ * Which records a `--cache-to` exports. `max`: every record of the build. `min` (the default):
+ * only records whose layers are all part of the final result, so no intermediate stage's layers
+ * are exported. Keys need only input keys, so in a fresh root the final stage's records still
+ * hit without the intermediate stages being rebuilt.
+ */
+export function selectRecordsForExport(records: readonly CacheRecord[], final: StepResult, mode: CacheExportMode): CacheRecord[] {
+  if (mode === 'max') return [...records];
+  const finalLayers = new Set(final.layers.map((l) => l.descriptor.digest));
+  return records.filter((r) => r.result.layers.every((l) => finalLayers.has(l.descriptor.digest)));
+}
+
+export interface CacheToSpec {
+  type: 'local';
+  dest: string;
+  mode: CacheExportMode;
+}
+
+export interface CacheFromSpec {
+  type: 'local';
+  src: string;
+  tag?: string;
+}
+
+function parseAttrs(flag: string, value: string): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const part of value.split(',')) {
+    if (!part) continue;
+    const eq = part.indexOf('=');
+    if (eq <= 0) {
+      // `--cache-from DIR` is not a thing; buildx reads a bare value as a registry ref
+      m.set(m.size === 0 && !part.includes('=') ? 'ref' : part, eq === -1 ? part : part.slice(eq + 1));
+      continue;
+    }
+    m.set(part.slice(0, eq).trim(), part.slice(eq + 1));
+  }
+  void flag;
+  return m;
+}
+
+export class CacheSpecError extends Error {}
+
+/** `type=local,dest=DIR[,mode=min|max]` */
+export function parseCacheTo(value: string): CacheToSpec {
+  const a = parseAttrs('--cache-to', value);
+  const type = a.get('type') ?? (a.has('ref') ? 'registry' : undefined);
+  if (type !== 'local') throw new CacheSpecError(`--cache-to ${value}: only type=local is supported yet`);
+  const dest = a.get('dest');
+  if (!dest) throw new CacheSpecError(`--cache-to ${value}: dest=DIR is required`);
+  const mode = a.get('mode') ?? 'min';
+  if (mode !== 'min' && mode !== 'max') throw new CacheSpecError(`--cache-to ${value}: mode must be min or max`);
+  for (const k of a.keys()) {
+    if (!['type', 'dest', 'mode', 'ignore-error', 'oci-mediatypes', 'image-manifest', 'compression'].includes(k)) {
+      throw new CacheSpecError(`--cache-to ${value}: unknown attribute "${k}"`);
+    }
+  }
+  return { type: 'local', dest, mode };
+}
+
+/** `type=local,src=DIR[,tag=T]` */
+export function parseCacheFrom(value: string): CacheFromSpec {
+  const a = parseAttrs('--cache-from', value);
+  const type = a.get('type') ?? (a.has('ref') ? 'registry' : undefined);
+  if (type !== 'local') throw new CacheSpecError(`--cache-from ${value}: only type=local is supported yet`);
+  const src = a.get('src');
+  if (!src) throw new CacheSpecError(`--cache-from ${value}: src=DIR is required`);
+  for (const k of a.keys()) {
+    if (!['type', 'src', 'tag', 'digest'].includes(k)) throw new CacheSpecError(`--cache-from ${value}: unknown attribute "${k}"`);
+  }
+  const tag = a.get('tag');
+  return tag ? { type: 'local', src, tag } : { type: 'local', src };
+}
