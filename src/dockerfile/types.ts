@@ -36,6 +36,8 @@ export interface Heredoc {
   chomp: boolean;
   /** The digits before `<<`, or 0. */
   fileDescriptor: number;
+  /** The body exactly as read (leading tabs kept even with chomp), as upstream's Heredoc.Content. */
+  content?: string;
   range: SourceRange;
 }
 

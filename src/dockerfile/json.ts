@@ -1,0 +1,55 @@
+/**
+ * The `kiln parse --json` document (a CLI contract, documented in README.md):
+ * `{"directives", "instructions": [I...], "warnings"}`.
+ */
+import type { Diagnostic, SourceRange } from '../diagnostics/types.js';
+import type { Ast, InstructionNode } from './types.js';
+
+export interface JsonHeredoc {
+  name: string;
+  body: string;
+  expand: boolean;
+  chomp: boolean;
+}
+
+export interface JsonInstruction {
+  keyword: string;
+  flags: string[];
+  args: string[];
+  json: boolean;
+  heredocs: JsonHeredoc[];
+  child?: JsonInstruction;
+  range: SourceRange;
+}
+
+export interface JsonAst {
+  directives: Record<string, string>;
+  instructions: JsonInstruction[];
+  warnings: Diagnostic[];
+}
+
+export function instructionToJson(node: InstructionNode): JsonInstruction {
+  const chain: InstructionNode[] = [];
+  for (let n: InstructionNode | undefined = node; n; n = n.child) chain.push(n);
+  let inner: JsonInstruction | undefined;
+  for (let k = chain.length - 1; k >= 0; k--) {
+    const n = chain[k]!;
+    const out: JsonInstruction = {
+      keyword: n.keyword,
+      flags: n.flags.map((f) => f.text),
+      args: n.args.map((a) => a.value),
+      json: n.json,
+      heredocs: n.heredocs.map((h) => ({ name: h.name, body: h.body, expand: h.expand, chomp: h.chomp })),
+      range: n.range,
+    };
+    if (inner) out.child = inner;
+    inner = out;
+  }
+  return inner!;
+}
+
+export function astToJson(ast: Ast): JsonAst {
+  const directives: Record<string, string> = {};
+  for (const [k, v] of Object.entries(ast.directives)) if (v !== undefined) directives[k] = v;
+  return { directives, instructions: ast.instructions.map(instructionToJson), warnings: ast.warnings };
+}
