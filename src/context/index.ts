@@ -1,0 +1,12 @@
+export {
+  parseIgnoreFile,
+  PatternMatcher,
+  matchesCompat,
+  matchesOrParentMatchesCompat,
+  readDockerignore,
+  MAX_IGNOREFILE_BYTES,
+} from './dockerignore.js';
+export type { IgnoreFile, MatchState } from './dockerignore.js';
+export { compilePattern } from './pattern.js';
+export type { MatchType } from './pattern.js';
+export type { ContextFile, ContextFileType, ContextSelection, ContextHashResult } from './types.js';
