@@ -26,7 +26,7 @@ export function blobStream(transport: RegistryTransport, repository: string, sco
     let lastErr: unknown;
     for (;;) {
       if (failures > 0) {
-        if (failures >= 5 || !isRetryable(lastErr)) throw lastErr;
+        if (failures >= transport.attempts || !isRetryable(lastErr)) throw lastErr;
         await transport.backoff(failures, lastErr);
       }
       const headers: Record<string, string> = {};

@@ -135,6 +135,10 @@ export class RegistryTransport {
     return this.opts.timeoutMs;
   }
 
+  get attempts(): number {
+    return Math.max(1, this.opts.attempts);
+  }
+
   close(): void {
     this.httpAgent.destroy();
     this.httpsAgent?.destroy();
