@@ -14,4 +14,5 @@ export const commandModules: Array<() => Promise<{ register: RegisterCommand }>>
   () => import('./push.js'),
   () => import('./login.js'),
   () => import('./logout.js'),
+  () => import('./parse.js'),
 ];
