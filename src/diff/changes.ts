@@ -1,0 +1,243 @@
+import { promises as fs, type BigIntStats } from 'node:fs';
+import path from 'node:path';
+import { getAttribute, listAttributes } from '@napi-rs/xattr';
+import type { TarHeader } from './tar-header.js';
+
+/**
+ * The changes of a snapshot, as an ordered stream of layer entries: depth-first, each directory's
+ * children sorted by their name in the layer (so a parent always precedes its children and the
+ * order never depends on readdir). Two sources:
+ *  - `upperDirChanges`: an overlay upper dir, converted (whiteout devices → `.wh.<name>`,
+ *    opaque dirs → `<dir>/.wh..wh..opq` right after the dir);
+ *  - `treeChanges`: a full comparison of two trees (native snapshotter), where deleted paths
+ *    become whiteouts and directories holding changes are included.
+ */
+export interface LayerEntry {
+  header: TarHeader;
+  /** Absolute path of a regular file whose bytes follow the header. */
+  source?: string;
+  /** `dev:ino` and link count, for hardlink detection within the layer. */
+  inode?: string;
+  nlink?: number;
+}
+
+export interface ChangeOptions {
+  /** Clamp every mtime to this (seconds since the epoch): SOURCE_DATE_EPOCH. */
+  sourceDateEpoch?: number;
+}
+
+/** xattrs that never go into a layer: overlayfs internals and host-specific SELinux labels. */
+export function keepXattr(name: string): boolean {
+  return !name.startsWith('trusted.overlay.') && !name.startsWith('user.overlay.') && name !== 'security.selinux';
+}
+
+async function readXattrs(p: string): Promise<Map<string, Buffer> | undefined> {
+  let names: string[];
+  try {
+    names = await listAttributes(p);
+  } catch {
+    return undefined; // filesystems without xattr support
+  }
+  let out: Map<string, Buffer> | undefined;
+  for (const n of names.sort()) {
+    if (!keepXattr(n)) continue;
+    const v = await getAttribute(p, n).catch(() => null);
+    if (v) (out ??= new Map()).set(n, v);
+  }
+  return out;
+}
+
+function devParts(rdev: bigint): { devmajor: number; devminor: number } {
+  const major = ((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn);
+  const minor = (rdev & 0xffn) | ((rdev >> 12n) & ~0xffn);
+  return { devmajor: Number(major), devminor: Number(minor) };
+}
+
+function clamp(sec: number, o: ChangeOptions): number {
+  return o.sourceDateEpoch !== undefined && sec > o.sourceDateEpoch ? o.sourceDateEpoch : sec;
+}
+
+/** The layer entry of the file at `abs` (named `rel`), or null for sockets. */
+export async function entryFor(abs: string, rel: string, st: BigIntStats, o: ChangeOptions): Promise<LayerEntry | null> {
+  const base = {
+    name: rel,
+    mode: Number(st.mode & 0o7777n),
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    size: 0,
+    mtime: clamp(Number(st.mtimeMs / 1000n), o),
+  };
+  let header: TarHeader;
+  if (st.isFile()) header = { ...base, type: 'file', size: Number(st.size) };
+  else if (st.isDirectory()) header = { ...base, type: 'dir' };
+  else if (st.isSymbolicLink()) header = { ...base, type: 'symlink', mode: 0o777, linkname: await fs.readlink(abs) };
+  else if (st.isCharacterDevice()) header = { ...base, type: 'char', ...devParts(st.rdev) };
+  else if (st.isBlockDevice()) header = { ...base, type: 'block', ...devParts(st.rdev) };
+  else if (st.isFIFO()) header = { ...base, type: 'fifo' };
+  else return null; // sockets are not carried in layers (as Docker does)
+  const x = await readXattrs(abs);
+  if (x) header.xattrs = x;
+  const e: LayerEntry = { header };
+  if (st.isFile()) {
+    e.source = abs;
+    e.inode = `${st.dev}:${st.ino}`;
+    e.nlink = Number(st.nlink);
+  }
+  return e;
+}
+
+function whiteout(rel: string, mtime: number, o: ChangeOptions): LayerEntry {
+  return { header: { name: rel, type: 'file', mode: 0, uid: 0, gid: 0, size: 0, mtime: clamp(mtime, o) } };
+}
+
+const join = (rel: string, n: string) => (rel ? `${rel}/${n}` : n);
+const byName = (a: { out: string }, b: { out: string }) => (a.out < b.out ? -1 : a.out > b.out ? 1 : 0);
+
+async function readdirOrEmpty(d: string): Promise<string[]> {
+  try {
+    return await fs.readdir(d);
+  } catch (err) {
+    const c = (err as NodeJS.ErrnoException).code;
+    if (c === 'ENOENT' || c === 'ENOTDIR') return [];
+    throw err;
+  }
+}
+
+async function statAll(dir: string, names: string[]): Promise<BigIntStats[]> {
+  return Promise.all(names.map((n) => fs.lstat(path.join(dir, n), { bigint: true })));
+}
+
+/** Entries of an overlay upper dir (or of a whole tree, when `upper` is a snapshot without parent). */
+export async function* upperDirChanges(upper: string, o: ChangeOptions = {}, rel = ''): AsyncGenerator<LayerEntry> {
+  const dir = path.join(upper, rel);
+  const names = await fs.readdir(dir);
+  const stats = await statAll(dir, names);
+  const items = names.map((n, i) => {
+    const st = stats[i]!;
+    const wh = st.isCharacterDevice() && st.rdev === 0n;
+    return { n, st, wh, out: wh ? `.wh.${n}` : n };
+  });
+  items.sort(byName);
+  for (const it of items) {
+    const p = join(rel, it.n);
+    if (it.wh) {
+      yield whiteout(join(rel, it.out), Number(it.st.mtimeMs / 1000n), o);
+      continue;
+    }
+    const e = await entryFor(path.join(upper, p), p, it.st, o);
+    if (!e) continue;
+    yield e;
+    if (it.st.isDirectory()) {
+      const abs = path.join(upper, p);
+      const opq = (await getAttribute(abs, 'trusted.overlay.opaque').catch(() => null)) ?? (await getAttribute(abs, 'user.overlay.opaque').catch(() => null));
+      if (opq && opq.toString() === 'y') yield whiteout(`${p}/.wh..wh..opq`, Number(it.st.mtimeMs / 1000n), o);
+      yield* upperDirChanges(upper, o, p);
+    }
+  }
+}
+
+async function sameContent(a: string, b: string): Promise<boolean> {
+  const [fa, fb] = await Promise.all([fs.open(a, 'r'), fs.open(b, 'r')]);
+  try {
+    const ba = Buffer.allocUnsafe(1 << 20);
+    const bb = Buffer.allocUnsafe(1 << 20);
+    for (;;) {
+      const [ra, rb] = await Promise.all([fa.read(ba, 0, ba.length, null), fb.read(bb, 0, bb.length, null)]);
+      if (ra.bytesRead !== rb.bytesRead) return false;
+      if (ra.bytesRead === 0) return true;
+      if (!ba.subarray(0, ra.bytesRead).equals(bb.subarray(0, rb.bytesRead))) return false;
+    }
+  } finally {
+    await Promise.all([fa.close(), fb.close()]);
+  }
+}
+
+function sameXattrs(a: Map<string, Buffer> | undefined, b: Map<string, Buffer> | undefined): boolean {
+  if (!a || !b) return (a?.size ?? 0) === (b?.size ?? 0);
+  if (a.size !== b.size) return false;
+  for (const [k, v] of a) if (!b.get(k)?.equals(v)) return false;
+  return true;
+}
+
+/** Is the lower file unchanged in upper? Metadata first; bytes only when mtimes are too coarse to trust. */
+async function unchanged(la: string, l: BigIntStats, ua: string, u: BigIntStats): Promise<boolean> {
+  if ((l.mode & 0o170000n) !== (u.mode & 0o170000n)) return false;
+  if (l.mode !== u.mode || l.uid !== u.uid || l.gid !== u.gid) return false;
+  if (!u.isDirectory()) {
+    if (l.size !== u.size || l.mtimeNs !== u.mtimeNs || l.rdev !== u.rdev) return false;
+    if (u.isSymbolicLink() && (await fs.readlink(la)) !== (await fs.readlink(ua))) return false;
+  }
+  if (!sameXattrs(await readXattrs(la), await readXattrs(ua))) return false;
+  if (u.isFile() && l.mtimeNs % 1_000_000_000n === 0n && !(await sameContent(la, ua))) return false;
+  return true;
+}
+
+/** Every entry of `upper` under `rel` (a subtree that is new in this layer). */
+async function* wholeTree(upper: string, rel: string, o: ChangeOptions): AsyncGenerator<LayerEntry> {
+  const dir = path.join(upper, rel);
+  const names = (await fs.readdir(dir)).sort();
+  const stats = await statAll(dir, names);
+  for (let i = 0; i < names.length; i++) {
+    const p = join(rel, names[i]!);
+    const e = await entryFor(path.join(upper, p), p, stats[i]!, o);
+    if (!e) continue;
+    yield e;
+    if (stats[i]!.isDirectory()) yield* wholeTree(upper, p, o);
+  }
+}
+
+/**
+ * The changes from tree `lower` (null: empty) to tree `upper`: added or changed entries, and a
+ * whiteout for every path of lower missing in upper. A directory whose own metadata is unchanged
+ * is still included when something below it changed (so the applier recreates it faithfully).
+ */
+export async function* treeChanges(lower: string | null, upper: string, o: ChangeOptions = {}, rel = ''): AsyncGenerator<LayerEntry> {
+  if (lower === null) {
+    yield* wholeTree(upper, rel, o);
+    return;
+  }
+  const udir = path.join(upper, rel);
+  const ldir = path.join(lower, rel);
+  const [uNames, lNames] = await Promise.all([fs.readdir(udir), readdirOrEmpty(ldir)]);
+  const uSet = new Set(uNames);
+  const lSet = new Set(lNames);
+  const dirMtime = Number((await fs.lstat(udir, { bigint: true })).mtimeMs / 1000n);
+  const uStats = await statAll(udir, uNames);
+  const items: { out: string; n: string; st?: BigIntStats }[] = uNames.map((n, i) => ({ out: n, n, st: uStats[i]! }));
+  for (const n of lNames) if (!uSet.has(n)) items.push({ out: `.wh.${n}`, n });
+  items.sort(byName);
+  for (const it of items) {
+    const p = join(rel, it.n);
+    if (!it.st) {
+      yield whiteout(join(rel, it.out), dirMtime, o);
+      continue;
+    }
+    const ua = path.join(upper, p);
+    const la = path.join(lower, p);
+    const l = lSet.has(it.n) ? await fs.lstat(la, { bigint: true }) : null;
+    if (it.st.isDirectory()) {
+      const e = await entryFor(ua, p, it.st, o);
+      if (!l || !l.isDirectory()) {
+        if (e) yield e;
+        yield* wholeTree(upper, p, o);
+        continue;
+      }
+      const sub = treeChanges(lower, upper, o, p);
+      if (!(await unchanged(la, l, ua, it.st))) {
+        if (e) yield e;
+        yield* sub;
+      } else {
+        const first = await sub.next();
+        if (!first.done) {
+          if (e) yield e;
+          yield first.value;
+          yield* sub;
+        }
+      }
+      continue;
+    }
+    if (l && (await unchanged(la, l, ua, it.st))) continue;
+    const e = await entryFor(ua, p, it.st, o);
+    if (e) yield e;
+  }
+}
