@@ -365,7 +365,6 @@ __attribute__((noreturn)) static void finish_and_exec(struct proc *pr, int tty_s
     die("cwd %s is outside the container root: possible container breakout detected", pr->cwd);
   clearenv();
   for (char **e = pr->env; *e; e++) putenv(*e);
-  if (!getenv("PATH")) putenv("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
   execvp(pr->args[0], pr->args);
   if (errno == ENOENT) die_code(127, "exec: \"%s\": executable file not found in $PATH", pr->args[0]);
   die_code(126, "exec: \"%s\": %m", pr->args[0]);
@@ -775,6 +774,11 @@ __attribute__((noreturn)) static void container_child(struct ctx *c, sigset_t *f
     jval opt = { .type = J_STR, .str = (char *)prop }, *optp = &opt, arr = { .type = J_ARR, .items = &optp, .n = 1 };
     parse_options(&arr, &f, &p2, d, sizeof d);
     if (p2 && mount(NULL, "/", NULL, p2 | MS_REC, NULL)) die("rootfsPropagation: %m");
+  }
+  { /* create a missing cwd (as runc does) before the rootfs may become read-only; resolved in-root */
+    int r = open("/", O_PATH | O_CLOEXEC), d = mkopen_in_root(r, c->pr.cwd, 0);
+    if (d >= 0) close(d);
+    close(r);
   }
   readonly_paths(jget(c->linux_, "readonlyPaths"));
   mask_paths(jget(c->linux_, "maskedPaths"));

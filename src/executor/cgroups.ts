@@ -1,0 +1,183 @@
+import { promises as fs, readFileSync, statfsSync } from 'node:fs';
+import path from 'node:path';
+
+/**
+ * cgroup helpers shared by the executor and the container commands. Paths are relative to the
+ * calling process's own cgroup in each hierarchy, exactly as runc and kiln-runtime treat a relative
+ * `linux.cgroupsPath`, so kiln stays inside whatever cgroup (and limits) it was started in.
+ * The executor creates `kiln/<id>` here and runs the container in `kiln/<id>/ctr`: the parent
+ * outlives the runtime's own cleanup, so the hierarchical OOM-kill counter can still be read.
+ */
+
+const CGROUP2_SUPER_MAGIC = 0x63677270;
+/** v1 controllers a container's processes are placed in (cpuset needs extra setup and is skipped). */
+export const V1_CONTROLLERS = ['memory', 'pids', 'cpu', 'cpuacct', 'devices', 'freezer', 'blkio'] as const;
+
+export type CgroupVersion = 1 | 2;
+
+let cachedVersion: CgroupVersion | undefined;
+/** 2 when /sys/fs/cgroup is a cgroup2 mount (unified), else 1 (legacy or hybrid: controllers on v1). */
+export function cgroupVersion(): CgroupVersion {
+  if (cachedVersion === undefined) {
+    try {
+      cachedVersion = Number(statfsSync('/sys/fs/cgroup').type) === CGROUP2_SUPER_MAGIC ? 2 : 1;
+    } catch {
+      cachedVersion = 1;
+    }
+  }
+  return cachedVersion;
+}
+
+interface Hierarchy {
+  /** v1 controller name, or '' for the v2 unified hierarchy */
+  controller: string;
+  mountPoint: string;
+  mountRoot: string;
+}
+
+function hierarchies(): Hierarchy[] {
+  const out: Hierarchy[] = [];
+  const v2 = cgroupVersion() === 2;
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const [pre, post] = line.split(' - ');
+    if (!pre || !post) continue;
+    const f = pre.split(' ');
+    const [fstype, , superOpts] = post.split(' ');
+    const root = f[3] ?? '/', mnt = f[4] ?? '';
+    if (v2 && fstype === 'cgroup2' && mnt === '/sys/fs/cgroup') out.push({ controller: '', mountPoint: mnt, mountRoot: root });
+    if (!v2 && fstype === 'cgroup') {
+      const opts = (superOpts ?? '').split(',');
+      for (const c of V1_CONTROLLERS) if (opts.includes(c) && !out.some((h) => h.controller === c)) out.push({ controller: c, mountPoint: mnt, mountRoot: root });
+    }
+  }
+  return out;
+}
+
+/** pid's cgroup path for a v1 controller ('' = the v2 line). */
+export function cgroupOf(pid: number | 'self', controller: string): string | undefined {
+  for (const line of readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n')) {
+    const m = /^(\d+):([^:]*):(.*)$/.exec(line);
+    if (!m) continue;
+    if (controller === '' ? m[2] === '' && m[1] === '0' : m[2]!.split(',').includes(controller)) return m[3];
+  }
+  return undefined;
+}
+
+/** Host directories of `rel` (relative to our own cgroup) in every hierarchy we use. */
+export function cgroupDirs(rel: string): { controller: string; dir: string }[] {
+  if (rel.startsWith('/') || rel.split('/').includes('..')) throw new Error(`cgroup path must be relative without '..': ${rel}`);
+  const out: { controller: string; dir: string }[] = [];
+  for (const h of hierarchies()) {
+    let own = cgroupOf('self', h.controller) ?? '/';
+    if (h.mountRoot !== '/' && own.startsWith(h.mountRoot)) own = own.slice(h.mountRoot.length) || '/';
+    out.push({ controller: h.controller, dir: path.join(h.mountPoint, own, rel) });
+  }
+  return out;
+}
+
+async function readNum(file: string, key: string): Promise<number> {
+  try {
+    const m = new RegExp(`^${key} (\\d+)$`, 'm').exec(await fs.readFile(file, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** A cgroup (in every hierarchy) owned by kiln. */
+export class Cgroup {
+  private constructor(readonly rel: string, readonly dirs: { controller: string; dir: string }[]) {}
+
+  /** Create `rel` under our own cgroup (idempotent). On v2, enables memory/pids/cpu for children where allowed. */
+  static async create(rel: string): Promise<Cgroup> {
+    const dirs = cgroupDirs(rel);
+    for (const d of dirs) {
+      if (d.controller === '') {
+        // enable controllers top-down so the container's cgroup gets them (best effort: delegation may refuse)
+        const own = path.join(d.dir, ...rel.split('/').map(() => '..'));
+        let cur = own;
+        for (const part of rel.split('/')) {
+          await fs.writeFile(path.join(cur, 'cgroup.subtree_control'), '+memory +pids +cpu').catch(() => undefined);
+          cur = path.join(cur, part);
+          await fs.mkdir(cur, { recursive: true });
+        }
+        await fs.writeFile(path.join(cur, 'cgroup.subtree_control'), '+memory +pids +cpu').catch(() => undefined);
+      } else await fs.mkdir(d.dir, { recursive: true });
+    }
+    return new Cgroup(rel, dirs);
+  }
+
+  static open(rel: string): Cgroup {
+    return new Cgroup(rel, cgroupDirs(rel));
+  }
+
+  private dir(controller: string): string | undefined {
+    return this.dirs.find((d) => d.controller === controller)?.dir ?? this.dirs.find((d) => d.controller === '')?.dir;
+  }
+
+  /** OOM kills in this cgroup and below (the kernel's counters are hierarchical). */
+  async oomKillCount(): Promise<number> {
+    if (cgroupVersion() === 2) return readNum(path.join(this.dir('')!, 'memory.events'), 'oom_kill');
+    const d = this.dir('memory');
+    return d ? readNum(path.join(d, 'memory.oom_control'), 'oom_kill') : 0;
+  }
+
+  /** Every pid in this cgroup and its descendants. */
+  async pids(): Promise<number[]> {
+    const root = cgroupVersion() === 2 ? this.dir('') : this.dir('pids') ?? this.dir('memory');
+    const out: number[] = [];
+    const walk = async (d: string): Promise<void> => {
+      let entries;
+      try {
+        entries = await fs.readdir(d, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      const procs = await fs.readFile(path.join(d, 'cgroup.procs'), 'utf8').catch(() => '');
+      for (const p of procs.split('\n')) if (p) out.push(Number(p));
+      for (const e of entries) if (e.isDirectory()) await walk(path.join(d, e.name));
+    };
+    if (root) await walk(root);
+    return out;
+  }
+
+  /** SIGKILL every process in the cgroup tree, until it is empty (v2: cgroup.kill). */
+  async killAll(): Promise<void> {
+    if (cgroupVersion() === 2) {
+      const ok = await fs.writeFile(path.join(this.dir('')!, 'cgroup.kill'), '1').then(() => true, () => false);
+      if (ok) return;
+    }
+    for (let i = 0; i < 50; i++) {
+      const pids = await this.pids();
+      if (pids.length === 0) return;
+      for (const p of pids) {
+        try {
+          process.kill(p, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  /** Remove the cgroup and its (empty) children; retries while the kernel still lists exiting tasks. */
+  async remove(): Promise<void> {
+    const rmTree = async (d: string): Promise<void> => {
+      const entries = await fs.readdir(d, { withFileTypes: true }).catch(() => []);
+      for (const e of entries) if (e.isDirectory()) await rmTree(path.join(d, e.name));
+      for (let i = 0; i < 100; i++) {
+        try {
+          await fs.rmdir(d);
+          return;
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'ENOENT') return;
+          if (code !== 'EBUSY') throw err;
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      }
+    };
+    for (const d of this.dirs) await rmTree(d.dir);
+  }
+}

@@ -1,0 +1,262 @@
+import { spawn, type StdioOptions } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { KilnError } from '../diagnostics/errors.js';
+import { directDir, mountAll, unmountAll } from '../snapshot/mount.js';
+import type { Mount } from '../snapshot/types.js';
+import { Cgroup } from './cgroups.js';
+import { generateSpec, processSpec } from './spec.js';
+import type { ExecMount, ExecTarget, Executor, ProcessIO, ProcessSpec, RunOptions, RunResult, RuntimeName } from './types.js';
+
+export interface OciExecutorOptions {
+  /** The runtime binary; default: build/Release/kiln-runtime (or $KILN_RUNTIME) / runc from a fixed system path. */
+  binary?: string;
+  /** Where bundles (and runc's state) live while containers run. Default: <tmp>/kiln-executor. */
+  stateDir?: string;
+}
+
+const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+const SAFE_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' };
+
+/** The bundled runtime built by node-gyp: <package>/build/Release/kiln-runtime (same from src/ and dist/). */
+export function kilnRuntimePath(): string {
+  if (process.env.KILN_RUNTIME) return process.env.KILN_RUNTIME;
+  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'build', 'Release', 'kiln-runtime');
+}
+
+export function runcPath(): string {
+  for (const p of ['/usr/sbin/runc', '/usr/bin/runc', '/usr/local/sbin/runc', '/usr/local/bin/runc']) if (existsSync(p)) return p;
+  return 'runc';
+}
+
+function signalName(code: number): string | undefined {
+  if (code <= 128 || code > 128 + 64) return undefined;
+  return Object.entries(os.constants.signals).find(([, n]) => n === code - 128)?.[0];
+}
+
+/** The error lines of a runtime's --log-format json log (kiln-runtime and runc write the same shape). */
+async function logErrors(file: string): Promise<string[]> {
+  const text = await fs.readFile(file, 'utf8').catch(() => '');
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      const e = JSON.parse(line) as { level?: string; msg?: string };
+      if (e.level === 'error' || e.level === 'fatal') out.push(String(e.msg ?? ''));
+    } catch {
+      out.push(line);
+    }
+  }
+  return out;
+}
+
+interface Spawned {
+  args: string[];
+  bundle: string;
+  pidFile: string;
+  logFile: string;
+}
+
+/**
+ * An Executor that writes an OCI bundle and runs it with an OCI runtime binary in the foreground
+ * (`<runtime> run --bundle B ID`). kiln-runtime and runc get the same bundle; only argv differs.
+ */
+export abstract class OciRuntimeExecutor implements Executor {
+  abstract readonly runtime: RuntimeName;
+  protected readonly binary: string;
+  protected readonly stateDir: string;
+
+  constructor(binary: string, options: OciExecutorOptions = {}) {
+    this.binary = options.binary ?? binary;
+    this.stateDir = options.stateDir ?? path.join(os.tmpdir(), 'kiln-executor');
+  }
+
+  protected abstract globalArgs(logFile: string): string[];
+  protected abstract execArgs(target: ExecTarget, processFile: string, pidFile: string): string[];
+
+  async run(spec: ProcessSpec, rootfs: Mount[], mounts: readonly ExecMount[], io: ProcessIO, signal?: AbortSignal, options: RunOptions = {}): Promise<RunResult> {
+    const id = spec.id ?? randomBytes(16).toString('hex');
+    if (!ID_RE.test(id)) throw new KilnError('RUNTIME_INVALID_ID', `invalid container id ${JSON.stringify(id)}`);
+    signal?.throwIfAborted();
+    await fs.mkdir(this.stateDir, { recursive: true, mode: 0o700 });
+    const bundle = await fs.mkdtemp(path.join(this.stateDir, `${id.slice(0, 12)}-`));
+    const cgroup = await Cgroup.create(`kiln/${id}`);
+    let mounted: string | undefined;
+    try {
+      let rootPath = directDir(rootfs);
+      let readonly = !!spec.readonlyRootfs;
+      if (rootPath && rootfs[0]!.options.includes('ro')) readonly = true;
+      if (!rootPath) {
+        if (rootfs.length === 0) throw new KilnError('RUNTIME_NO_ROOTFS', 'no rootfs mounts given');
+        rootPath = path.join(bundle, 'rootfs');
+        await fs.mkdir(rootPath);
+        await mountAll(rootfs, rootPath);
+        mounted = rootPath;
+      }
+      const config = generateSpec({ spec: { ...spec, readonlyRootfs: readonly }, rootPath, mounts, cgroupsPath: `kiln/${id}/ctr` });
+      await fs.writeFile(path.join(bundle, 'config.json'), JSON.stringify(config));
+      const logFile = path.join(bundle, 'runtime.log');
+      const pidFile = path.join(bundle, 'pid');
+      const args = [...this.globalArgs(logFile), 'run', '--bundle', bundle, '--pid-file', pidFile, id];
+      return await this.spawnRuntime({ args, bundle, pidFile, logFile }, id, cgroup, io, signal, options);
+    } finally {
+      await cgroup.killAll().catch(() => undefined);
+      await this.afterRun(id);
+      if (mounted) await unmountAll(mounted).catch(() => undefined);
+      await cgroup.remove().catch(() => undefined);
+      await fs.rm(bundle, { recursive: true, force: true });
+    }
+  }
+
+  async exec(target: ExecTarget, spec: ProcessSpec, io: ProcessIO, signal?: AbortSignal, options: RunOptions = {}): Promise<RunResult> {
+    if (!ID_RE.test(target.id)) throw new KilnError('RUNTIME_INVALID_ID', `invalid container id ${JSON.stringify(target.id)}`);
+    signal?.throwIfAborted();
+    await fs.mkdir(this.stateDir, { recursive: true, mode: 0o700 });
+    const dir = await fs.mkdtemp(path.join(this.stateDir, `exec-${target.id.slice(0, 12)}-`));
+    try {
+      const processFile = path.join(dir, 'process.json');
+      await fs.writeFile(processFile, JSON.stringify(processSpec(spec)));
+      const logFile = path.join(dir, 'runtime.log'), pidFile = path.join(dir, 'pid');
+      const args = [...this.globalArgs(logFile), ...this.execArgs(target, processFile, pidFile)];
+      // exec'd processes live in the container's cgroup: a cancel kills them via their own pid
+      return await this.spawnRuntime({ args, bundle: dir, pidFile, logFile }, target.id, Cgroup.open(`kiln/${target.id}`), io, signal, options, true);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** Runtime-specific cleanup after the runtime process is gone (runc: delete leftover state). */
+  protected async afterRun(_id: string): Promise<void> {}
+
+  private async spawnRuntime(s: Spawned, id: string, cgroup: Cgroup, io: ProcessIO, signal: AbortSignal | undefined, options: RunOptions, isExec = false): Promise<RunResult> {
+    const oomBefore = isExec ? await cgroup.oomKillCount() : 0;
+    const stdio: StdioOptions = [
+      io.stdin === 'inherit' ? 'inherit' : io.stdin ? 'pipe' : 'ignore',
+      io.stdout === 'inherit' ? 'inherit' : io.stdout ? 'pipe' : 'ignore',
+      io.stderr === 'inherit' ? 'inherit' : io.stderr ? 'pipe' : 'ignore',
+    ];
+    const child = spawn(this.binary, s.args, { stdio, env: SAFE_ENV, cwd: s.bundle });
+    const closed = new Promise((r) => child.once('close', r));
+    const spawnError = new Promise<never>((_, reject) =>
+      child.once('error', (err) => reject(new KilnError('RUNTIME_NOT_FOUND', `cannot start ${this.runtime} runtime ${this.binary}: ${err.message}`, { cause: err, hint: this.runtime === 'kiln' ? 'build it with `npm run build` (node-gyp)' : 'install the runc package' }))),
+    );
+    if (io.stdin && io.stdin !== 'inherit' && child.stdin) {
+      child.stdin.on('error', () => undefined); // the process may exit without reading
+      (io.stdin as Readable).pipe(child.stdin);
+    }
+    if (io.stdout && io.stdout !== 'inherit') child.stdout?.pipe(io.stdout, { end: false });
+    if (io.stderr && io.stderr !== 'inherit') child.stderr?.pipe(io.stderr, { end: false });
+
+    let started = false;
+    const poll = options.onStarted
+      ? setInterval(() => {
+          if (started) return;
+          fs.readFile(s.pidFile, 'utf8').then((t) => {
+            const pid = Number(t.trim());
+            if (!started && pid > 0) {
+              started = true;
+              clearInterval(poll);
+              options.onStarted!({ id, pid, runtimePid: child.pid ?? 0 });
+            }
+          }, () => undefined);
+        }, 3)
+      : undefined;
+
+    let killTimer: NodeJS.Timeout | undefined;
+    const onAbort = () => {
+      const targetPid = isExec ? fs.readFile(s.pidFile, 'utf8').then((t) => Number(t)).catch(() => 0) : Promise.resolve(0);
+      void targetPid.then((p) => {
+        if (p > 0) {
+          try {
+            process.kill(p, 'SIGKILL');
+          } catch {
+            /* gone */
+          }
+        } else if (!isExec) void cgroup.killAll();
+      });
+      killTimer = setTimeout(() => child.kill('SIGKILL'), 2000);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const exit = await Promise.race([
+        spawnError,
+        new Promise<{ code: number | null; sig: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, sig) => resolve({ code, sig }))),
+      ]);
+      // let the pipes drain (the container's processes are gone, so they close promptly)
+      await Promise.race([closed, new Promise((r) => setTimeout(r, 1000))]);
+      child.stdout?.destroy();
+      child.stderr?.destroy();
+      const exitCode = exit.code ?? 128 + (os.constants.signals[exit.sig ?? 'SIGKILL'] ?? 9);
+      const errors = await logErrors(s.logFile);
+      if (errors.length && exitCode !== 0 && !started && !(await fs.stat(s.pidFile).then(() => true, () => false))) {
+        throw new KilnError('RUNTIME_START_FAILED', `${this.runtime}: ${errors.join('; ')}`, { hint: `container ${id}, exit status ${exitCode}` });
+      }
+      const oomKilled = (await cgroup.oomKillCount()) > oomBefore;
+      const result: RunResult = { exitCode, oomKilled };
+      const sig = signalName(exitCode);
+      if (sig) result.signal = sig;
+      if (!started && options.onStarted && (await fs.stat(s.pidFile).then(() => true, () => false))) {
+        // the process ran and exited before the poll saw it
+        const pid = Number(await fs.readFile(s.pidFile, 'utf8').catch(() => '0'));
+        started = true;
+        options.onStarted({ id, pid, runtimePid: child.pid ?? 0 });
+      }
+      return result;
+    } finally {
+      if (poll) clearInterval(poll);
+      if (killTimer) clearTimeout(killTimer);
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+}
+
+/** Runs containers with kiln's bundled runtime (runtime/kiln-runtime.c). */
+export class KilnRuntimeExecutor extends OciRuntimeExecutor {
+  readonly runtime = 'kiln' as const;
+  constructor(options: OciExecutorOptions = {}) {
+    super(kilnRuntimePath(), options);
+  }
+  protected globalArgs(logFile: string): string[] {
+    return ['--log', logFile, '--log-format', 'json'];
+  }
+  protected execArgs(target: ExecTarget, processFile: string, pidFile: string): string[] {
+    return ['exec', '--pid', String(target.pid), '--process', processFile, '--pid-file', pidFile];
+  }
+}
+
+/** Runs the same bundles with runc (Debian package), for comparison (`--runtime runc`). */
+export class RuncExecutor extends OciRuntimeExecutor {
+  readonly runtime = 'runc' as const;
+  constructor(options: OciExecutorOptions = {}) {
+    super(runcPath(), options);
+  }
+  private get runcRoot(): string {
+    return path.join(this.stateDir, 'runc');
+  }
+  protected globalArgs(logFile: string): string[] {
+    return ['--root', this.runcRoot, '--log', logFile, '--log-format', 'json'];
+  }
+  protected execArgs(target: ExecTarget, processFile: string, pidFile: string): string[] {
+    return ['exec', '--process', processFile, '--pid-file', pidFile, target.id];
+  }
+  protected override async afterRun(id: string): Promise<void> {
+    // `runc run` deletes its container on a normal exit; after a SIGKILL its state may remain
+    if (!existsSync(path.join(this.runcRoot, id))) return;
+    await new Promise<void>((resolve) => {
+      const p = spawn(this.binary, ['--root', this.runcRoot, 'delete', '--force', id], { stdio: 'ignore', env: SAFE_ENV });
+      p.once('exit', () => resolve());
+      p.once('error', () => resolve());
+    });
+  }
+}
+
+/** The executor for `--runtime kiln|runc`. */
+export function createExecutor(runtime: RuntimeName = 'kiln', options: OciExecutorOptions = {}): Executor {
+  if (runtime === 'kiln') return new KilnRuntimeExecutor(options);
+  if (runtime === 'runc') return new RuncExecutor(options);
+  throw new KilnError('RUNTIME_UNKNOWN', `unknown runtime ${JSON.stringify(runtime)} (kiln, runc)`);
+}
