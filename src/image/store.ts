@@ -134,6 +134,16 @@ export class ImageStore {
     await this.update((f) => setRecord(f, key, desc));
   }
 
+  /** Keep an unnamed image (e.g. `kiln import` without a name, `kiln load` of an untagged image). */
+  async addDangling(target: Descriptor): Promise<void> {
+    const desc = cleanDescriptor(target);
+    await this.update((f) => {
+      if (Object.values(f.images).some((r) => r.target.digest === desc.digest)) return;
+      const now = new Date().toISOString();
+      f.images[desc.digest] = { name: desc.digest, target: desc, createdAt: now, updatedAt: now };
+    });
+  }
+
   /** `docker tag SRC DST`. */
   async tag(source: string, dest: string): Promise<void> {
     const img = await this.resolve(source);
@@ -186,45 +196,53 @@ export class ImageStore {
     return this.resolve(nameOrId, platform);
   }
 
+  /** Like resolve, and tells whether `q` named the image (a reference) or identified it (an ID). */
+  async find(q: string): Promise<{ record: ImageRecord; by: 'id' | 'name' }> {
+    const records = await this.list();
+    const record = await this.findRecord(q, records);
+    return { record, by: record.name === safeRefString(q) ? 'name' : 'id' };
+  }
+
   private async findRecord(q: string, records: ImageRecord[]): Promise<ImageRecord> {
     const notFound = () =>
       new NotFoundError(`No such image: ${q}`, {
         code: 'IMAGE_NOT_FOUND',
         hint: 'run "kiln images" to list local images',
       });
-    // 1. an ID: sha256:<hex>, or a hex prefix (docker accepts 1..64 hex digits when unambiguous)
-    const idHex = /^sha256:([a-f0-9]{1,64})$/.exec(q)?.[1] ?? (/^[a-f0-9]{1,64}$/.test(q) ? q : undefined);
-    if (idHex !== undefined) {
+    // Docker's order: a full ID, then a name, then an unambiguous short ID prefix.
+    const full = /^(?:sha256:)?([a-f0-9]{64})$/.exec(q)?.[1];
+    const prefix = full ?? /^sha256:([a-f0-9]{1,64})$/.exec(q)?.[1] ?? (/^[a-f0-9]{1,63}$/.test(q) ? q : undefined);
+    if (full === undefined && !q.startsWith('sha256:')) {
+      const ref = parseReference(q);
+      const byName = records.find((r) => r.name === ref.toString());
+      if (byName) return byName;
+      if (ref.digest) {
+        // name@digest: a record of that repository with that manifest digest (docker accepts it)
+        const byDigest = records.find(
+          (r) => r.target.digest === ref.digest && !isDigest(r.name) && parseReference(r.name).name === ref.name,
+        );
+        if (byDigest) return byDigest;
+      }
+    }
+    if (prefix !== undefined) {
       const matches = new Map<string, ImageRecord>();
       for (const r of records) {
-        if (r.target.digest.slice(7).startsWith(idHex) && idHex.length === 64) matches.set(r.target.digest, r);
+        if (full !== undefined && r.target.digest === `sha256:${full}`) matches.set(r.target.digest, r);
         const id = await this.imageId(r.target).catch(() => undefined);
-        if (id && id.slice(7).startsWith(idHex)) matches.set(r.target.digest, r);
+        if (id && id.slice(7).startsWith(prefix) && !matches.has(r.target.digest)) matches.set(r.target.digest, r);
       }
-      if (matches.size === 1) return [...matches.values()][0]!;
-      if (matches.size > 1) {
-        throw new InvalidArgumentError(`image ID prefix "${q}" is ambiguous: it matches ${matches.size} images`, {
+      const ids = new Set<string>();
+      for (const r of matches.values()) ids.add((await this.imageId(r.target).catch(() => r.target.digest)) as string);
+      if (ids.size > 1) {
+        throw new InvalidArgumentError(`image ID prefix "${q}" is ambiguous: it matches ${ids.size} images`, {
           code: 'IMAGE_AMBIGUOUS',
           hint: 'use more digits of the ID',
         });
       }
-      // a bare hex string that matched nothing may still be a repository name ("deadbeef"), below
-      if (q.startsWith('sha256:') || q.length === 64) throw notFound();
-    }
-    // 2. a reference
-    let ref: Reference;
-    try {
-      ref = parseReference(q);
-    } catch (err) {
-      if (idHex !== undefined) throw notFound();
-      throw err;
-    }
-    const byName = records.find((r) => r.name === ref.toString());
-    if (byName) return byName;
-    if (ref.digest) {
-      // name@digest: any record of that repository with that manifest digest (docker accepts it)
-      const byDigest = records.find((r) => r.target.digest === ref.digest && !isDigest(r.name) && parseReference(r.name).name === ref.name);
-      if (byDigest) return byDigest;
+      // prefer a named record of the image over its dangling record
+      const list = [...matches.values()];
+      const named = list.find((r) => !isDigest(r.name));
+      if (named ?? list[0]) return (named ?? list[0])!;
     }
     throw notFound();
   }
@@ -313,6 +331,14 @@ export class ImageStore {
   /** Short image ID for display. */
   static shortId(id: Digest): string {
     return shortId(id);
+  }
+}
+
+function safeRefString(q: string): string | undefined {
+  try {
+    return parseReference(q).toString();
+  } catch {
+    return undefined;
   }
 }
 

@@ -15,4 +15,10 @@ export const commandModules: Array<() => Promise<{ register: RegisterCommand }>>
   () => import('./login.js'),
   () => import('./logout.js'),
   () => import('./parse.js'),
+  () => import('./images.js'),
+  () => import('./image.js'),
+  () => import('./tag.js'),
+  () => import('./rmi.js'),
+  () => import('./history.js'),
+  () => import('./import.js'),
 ];
