@@ -1,0 +1,111 @@
+/**
+ * Persistent content-digest cache for a build context, keyed by each file's
+ * (path, size, mtime, inode, mode). A no-op rebuild then only needs lstat calls.
+ * Stored as one JSON file per context under `$KILN_ROOT/meta/context-cache/`,
+ * written atomically (temp file, fsync, rename, fsync directory).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type { BigIntStats } from 'node:fs';
+import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import path from 'node:path';
+
+const VERSION = 1;
+/** Entries kept from earlier runs when they were not seen this run, at most. */
+const MAX_ENTRIES = 500_000;
+
+interface CacheFile {
+  v: number;
+  ctx: string;
+  entries: Record<string, [string, string]>;
+}
+
+export function statKey(st: BigIntStats): string {
+  return `${st.size}:${st.mtimeNs}:${st.ino}:${st.mode}`;
+}
+
+export function cacheFileFor(kilnRoot: string, contextDir: string): string {
+  const h = createHash('sha256').update(contextDir).digest('hex');
+  return path.join(kilnRoot, 'meta', 'context-cache', `${h}.json`);
+}
+
+export class DigestCache {
+  private entries = new Map<string, [string, string]>();
+  private seen = new Set<string>();
+  private dirty = false;
+  hits = 0;
+  misses = 0;
+
+  private constructor(
+    private readonly file: string | null,
+    private readonly contextDir: string,
+  ) {}
+
+  /** Load the cache for `contextDir`; a missing or unreadable cache starts empty. */
+  static async load(kilnRoot: string | undefined, contextDir: string): Promise<DigestCache> {
+    const file = kilnRoot ? cacheFileFor(kilnRoot, contextDir) : null;
+    const cache = new DigestCache(file, contextDir);
+    if (!file) return cache;
+    try {
+      const data = JSON.parse(await readFile(file, 'utf8')) as CacheFile;
+      if (data && data.v === VERSION && data.ctx === contextDir && typeof data.entries === 'object') {
+        for (const [k, v] of Object.entries(data.entries)) {
+          if (Array.isArray(v) && typeof v[0] === 'string' && typeof v[1] === 'string') cache.entries.set(k, v);
+        }
+      }
+    } catch {
+      // absent or corrupt: rebuild it
+    }
+    return cache;
+  }
+
+  get(rel: string, key: string): string | undefined {
+    this.seen.add(rel);
+    const e = this.entries.get(rel);
+    if (e && e[0] === key) {
+      this.hits++;
+      return e[1];
+    }
+    this.misses++;
+    return undefined;
+  }
+
+  set(rel: string, key: string, digest: string): void {
+    this.seen.add(rel);
+    const e = this.entries.get(rel);
+    if (e && e[0] === key && e[1] === digest) return;
+    this.entries.set(rel, [key, digest]);
+    this.dirty = true;
+  }
+
+  /** Write the cache if anything changed. */
+  async save(): Promise<void> {
+    if (!this.file || !this.dirty) return;
+    if (this.entries.size > MAX_ENTRIES) {
+      for (const k of [...this.entries.keys()]) if (!this.seen.has(k)) this.entries.delete(k);
+    }
+    const data: CacheFile = { v: VERSION, ctx: this.contextDir, entries: Object.fromEntries(this.entries) };
+    const dir = path.dirname(this.file);
+    await mkdir(dir, { recursive: true });
+    const tmp = `${this.file}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
+    try {
+      const fh = await open(tmp, 'wx', 0o600);
+      try {
+        await fh.writeFile(JSON.stringify(data));
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, this.file);
+    } catch (err) {
+      await unlink(tmp).catch(() => {});
+      throw err;
+    }
+    const dh = await open(dir, 'r');
+    try {
+      await dh.sync();
+    } finally {
+      await dh.close();
+    }
+    this.dirty = false;
+  }
+}

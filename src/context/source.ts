@@ -1,0 +1,410 @@
+/**
+ * Reads the parts of a local build context that COPY/ADD select, and computes their
+ * content digests. Only the selected paths are visited: a source `src/app` walks
+ * `src/app` and nothing else, and directories that .dockerignore excludes entirely
+ * are never entered. Digests are memoised in a persistent metadata cache (cache.ts),
+ * so an unchanged context costs one lstat per entry.
+ *
+ * Symlinks are resolved inside the context root (resolve.ts); entries under a copied
+ * directory are reported as links, never followed.
+ */
+import { createHash } from 'node:crypto';
+import type { BigIntStats } from 'node:fs';
+import { constants as FS } from 'node:fs';
+import { lstat, open, readdir, readlink, realpath } from 'node:fs/promises';
+import path from 'node:path';
+import { KilnError, NotFoundError } from '../diagnostics/errors.js';
+import { DigestCache, statKey } from './cache.js';
+import { PatternMatcher, readDockerignore } from './dockerignore.js';
+import type { MatchState } from './dockerignore.js';
+import { BadPattern, filepathMatch } from './filepath-match.js';
+import { cleanInRoot, resolveInRoot } from './resolve.js';
+import type { ContextFile, ContextFileType, ContextHashResult, ContextSelection } from './types.js';
+
+export interface ContextSourceOptions {
+  /** .dockerignore patterns or a built matcher; when absent the ignore file is read. */
+  ignore?: PatternMatcher | readonly string[];
+  /** Used to find `<Dockerfile>.dockerignore` when `ignore` is absent. */
+  dockerfilePath?: string;
+  /** The kiln store root ($KILN_ROOT); without it the digest cache lives in memory only. */
+  root?: string;
+  /** Files hashed at once (default 16). */
+  concurrency?: number;
+}
+
+export interface ContextStats {
+  lstat: number;
+  readdir: number;
+  filesRead: number;
+  bytesRead: number;
+  cacheHits: number;
+  dirsSkipped: number;
+}
+
+interface Entry {
+  path: string;
+  type: ContextFileType;
+  st: BigIntStats;
+  linkTarget?: string;
+  digest?: string;
+}
+
+const EMPTY_SHA = 'sha256:' + createHash('sha256').digest('hex');
+const SMALL_FILE = 1 << 20;
+
+/** fsutil's containsWildcards: `*`, `?` or `[` not escaped by `\`. */
+export function containsWildcards(name: string): boolean {
+  for (let i = 0; i < name.length; i++) {
+    const ch = name[i];
+    if (ch === '\\') i++;
+    else if (ch === '*' || ch === '?' || ch === '[') return true;
+  }
+  return false;
+}
+
+/** fsutil's splitWildcards: the literal leading directories and the rest. */
+export function splitWildcards(p: string): [string, string] {
+  const parts = p.split('/');
+  const i = parts.findIndex(containsWildcards);
+  if (i < 0) return [p, ''];
+  return [parts.slice(0, i).join('/'), parts.slice(i).join('/')];
+}
+
+function fileType(st: BigIntStats): ContextFileType | null {
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'dir';
+  if (st.isSymbolicLink()) return 'symlink';
+  return null; // sockets, fifos, devices are not part of a build context here
+}
+
+function safeMatch(pattern: string, name: string): boolean {
+  try {
+    return filepathMatch(pattern, name);
+  } catch (err) {
+    if (err instanceof BadPattern) return false; // upstream ignores the error: no match
+    throw err;
+  }
+}
+
+/** A tiny promise pool. */
+async function pool<T>(items: readonly T[], limit: number, fn: (t: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+export class ContextSource {
+  readonly stats: ContextStats = { lstat: 0, readdir: 0, filesRead: 0, bytesRead: 0, cacheHits: 0, dirsSkipped: 0 };
+
+  private constructor(
+    /** The real path of the context directory. */
+    readonly dir: string,
+    readonly ignore: PatternMatcher,
+    private readonly cache: DigestCache,
+    private readonly concurrency: number,
+  ) {}
+
+  static async open(contextDir: string, opts: ContextSourceOptions = {}): Promise<ContextSource> {
+    let dir: string;
+    try {
+      dir = await realpath(contextDir);
+    } catch {
+      throw new NotFoundError(`build context "${contextDir}" not found`, { code: 'CONTEXT_NOT_FOUND' });
+    }
+    const st = await lstat(dir);
+    if (!st.isDirectory()) {
+      throw new KilnError('CONTEXT_NOT_DIRECTORY', `build context "${contextDir}" is not a directory`);
+    }
+    let ignore: PatternMatcher;
+    if (opts.ignore instanceof PatternMatcher) ignore = opts.ignore;
+    else if (opts.ignore) ignore = new PatternMatcher(opts.ignore);
+    else ignore = new PatternMatcher((await readDockerignore(dir, opts.dockerfilePath)).patterns);
+    const cache = await DigestCache.load(opts.root, dir);
+    return new ContextSource(dir, ignore, cache, opts.concurrency ?? 16);
+  }
+
+  private abs(rel: string): string {
+    return rel === '' ? this.dir : path.join(this.dir, rel);
+  }
+
+  private async lstat(rel: string): Promise<BigIntStats> {
+    this.stats.lstat++;
+    return lstat(this.abs(rel), { bigint: true });
+  }
+
+  /** .dockerignore state of `rel`, evaluated component by component from the root. */
+  private ignoreStateOf(rel: string): { matched: boolean; state: MatchState } {
+    let state = this.ignore.rootState();
+    let matched = false;
+    if (rel === '') return { matched, state };
+    const parts = rel.split('/');
+    for (let k = 1; k <= parts.length; k++) {
+      const r = this.ignore.matchWithParent(parts.slice(0, k).join('/'), state);
+      state = r.state;
+      matched = r.matched;
+    }
+    return { matched, state };
+  }
+
+  /**
+   * Hash everything the selections pick. Throws CONTEXT_NOT_FOUND (a NotFoundError)
+   * for a source that does not exist inside the context, is excluded by .dockerignore,
+   * or is a wildcard that matches nothing.
+   */
+  async hash(selections: readonly ContextSelection[]): Promise<ContextHashResult> {
+    const entries = new Map<string, Entry>();
+    for (const sel of selections) {
+      const excl = sel.excludes && sel.excludes.length > 0 ? new PatternMatcher(sel.excludes) : null;
+      for (const src of sel.src) await this.addSource(src, sel, excl, entries);
+    }
+    const files = [...entries.values()];
+    await pool(
+      files.filter((e) => e.type === 'file'),
+      this.concurrency,
+      async (e) => {
+        e.digest = await this.fileDigest(e);
+      },
+    );
+    for (const e of files) {
+      if (e.type === 'symlink') e.digest = 'sha256:' + createHash('sha256').update(e.linkTarget ?? '').digest('hex');
+    }
+    this.dirDigests(files);
+    await this.cache.save();
+    this.stats.cacheHits = this.cache.hits;
+
+    files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    const out: ContextFile[] = files.map((e) => {
+      const f: ContextFile = {
+        path: e.path,
+        type: e.type,
+        mode: Number(e.st.mode & 0o7777n),
+        uid: Number(e.st.uid),
+        gid: Number(e.st.gid),
+        size: e.type === 'dir' ? 0 : Number(e.st.size),
+        digest: e.digest!,
+      };
+      if (e.linkTarget !== undefined) f.linkTarget = e.linkTarget;
+      return f;
+    });
+    // Ownership and times are not part of the digest: COPY normalises them.
+    const h = createHash('sha256');
+    for (const f of out) h.update(`${f.path}\0${f.type}\0${f.mode.toString(8)}\0${f.linkTarget ?? ''}\0${f.digest}\n`);
+    return { files: out, digest: 'sha256:' + h.digest('hex') };
+  }
+
+  private notFound(src: string, why?: string): NotFoundError {
+    return new NotFoundError(`"/${cleanInRoot(src)}": not found`, {
+      code: 'CONTEXT_NOT_FOUND',
+      hint: why ?? 'the path must exist inside the build context (symlinks resolve inside it too)',
+    });
+  }
+
+  private async addSource(
+    src: string,
+    sel: ContextSelection,
+    excl: PatternMatcher | null,
+    entries: Map<string, Entry>,
+  ): Promise<void> {
+    const cleaned = cleanInRoot(src);
+    if (!containsWildcards(cleaned)) {
+      await this.addRoot(cleaned, src, sel.followLinks, excl, entries);
+      return;
+    }
+    const [d1, d2] = splitWildcards(cleaned);
+    const base = await resolveInRoot(this.dir, d1, true);
+    if (!base || !base.st.isDirectory()) throw this.notFound(src);
+    const matches: string[] = [];
+    await this.glob(base.rel, d2, base.rel, 0, matches);
+    if (matches.length === 0) throw this.notFound(src, 'no file in the build context matches the pattern');
+    for (const m of matches) await this.addRoot(m, src, sel.followLinks, excl, entries);
+  }
+
+  /** fsutil's resolveWildcards, pruned: only directories that can still match are read. */
+  private async glob(base: string, comp: string, dirRel: string, depth: number, out: string[]): Promise<void> {
+    const segs = comp.split('/');
+    const literalSegments = !comp.includes('[') && !comp.includes('\\');
+    this.stats.readdir++;
+    const names = (await readdir(this.abs(dirRel))).sort();
+    for (const name of names) {
+      const rel = dirRel === '' ? name : `${dirRel}/${name}`;
+      const relToBase = base === '' ? rel : rel.slice(base.length + 1);
+      if (safeMatch(comp, relToBase)) {
+        if (this.ignore.patterns.length > 0 && this.ignore.matches(rel)) {
+          const st = await this.lstat(rel);
+          if (!st.isDirectory() || this.ignore.canSkipDir(rel, true)) continue;
+        }
+        out.push(rel);
+        continue;
+      }
+      if (depth + 1 >= segs.length) continue;
+      if (literalSegments && !safeMatch(segs[depth]!, name)) continue;
+      const st = await this.lstat(rel);
+      if (st.isDirectory()) await this.glob(base, comp, rel, depth + 1, out);
+    }
+  }
+
+  private async addRoot(
+    rel: string,
+    src: string,
+    followLinks: boolean,
+    excl: PatternMatcher | null,
+    entries: Map<string, Entry>,
+  ): Promise<void> {
+    const r = await resolveInRoot(this.dir, rel, followLinks);
+    this.stats.lstat += rel.split('/').length;
+    if (!r) throw this.notFound(src);
+    const type = fileType(r.st);
+    if (!type) throw new KilnError('CONTEXT_UNSUPPORTED_FILE', `"/${r.rel}" is not a regular file, directory or symlink`);
+    const ign = this.ignoreStateOf(r.rel);
+    if (type !== 'dir') {
+      if (ign.matched) throw this.notFound(src, 'it is excluded by .dockerignore');
+      if (excl && excl.matches(path.posix.basename(r.rel))) return;
+      await this.addEntry(r.rel, type, r.st, entries);
+      return;
+    }
+    if (ign.matched && this.ignore.canSkipDir(r.rel, true)) throw this.notFound(src, 'it is excluded by .dockerignore');
+    const added = await this.walk(r.rel, ign.state, excl, r.rel, excl ? excl.rootState() : null, entries);
+    if (!ign.matched || added > 0) await this.addEntry(r.rel, 'dir', r.st, entries);
+  }
+
+  private async addEntry(rel: string, type: ContextFileType, st: BigIntStats, entries: Map<string, Entry>) {
+    const p = rel === '' ? '.' : rel;
+    if (entries.has(p)) return;
+    const e: Entry = { path: p, type, st };
+    entries.set(p, e);
+    if (type === 'symlink') e.linkTarget = await readlink(this.abs(rel));
+  }
+
+  /** Walk below `dirRel`; returns how many entries were added. */
+  private async walk(
+    dirRel: string,
+    ignState: MatchState,
+    excl: PatternMatcher | null,
+    selRoot: string,
+    exclState: MatchState | null,
+    entries: Map<string, Entry>,
+  ): Promise<number> {
+    this.stats.readdir++;
+    const names = await readdir(this.abs(dirRel));
+    const useIgnore = this.ignore.patterns.length > 0;
+    const counts = await Promise.all(
+      names.map(async (name) => {
+        const rel = dirRel === '' ? name : `${dirRel}/${name}`;
+        const st = await this.lstat(rel);
+        const type = fileType(st);
+        if (!type) return 0;
+        const ig = useIgnore ? this.ignore.matchWithParent(rel, ignState) : { matched: false, state: ignState };
+        const selRel = selRoot === '' ? rel : rel.slice(selRoot.length + 1);
+        const ex = excl && exclState ? excl.matchWithParent(selRel, exclState) : null;
+        const ignored = ig.matched || !!ex?.matched;
+        if (type !== 'dir') {
+          if (ignored) return 0;
+          await this.addEntry(rel, type, st, entries);
+          return 1;
+        }
+        if ((ig.matched && this.ignore.canSkipDir(rel, true)) || (ex?.matched && excl!.canSkipDir(selRel, true))) {
+          this.stats.dirsSkipped++;
+          return 0;
+        }
+        const n = await this.walk(rel, ig.state, excl, selRoot, ex ? ex.state : null, entries);
+        if (!ignored || n > 0) {
+          await this.addEntry(rel, 'dir', st, entries);
+          return n + 1;
+        }
+        return 0;
+      }),
+    );
+    return counts.reduce((a, b) => a + b, 0);
+  }
+
+  private async fileDigest(e: Entry): Promise<string> {
+    const key = statKey(e.st);
+    const cached = this.cache.get(e.path, key);
+    if (cached) return cached;
+    // O_NOFOLLOW + inode check: the file we hash is the one the walk saw, not a
+    // symlink swapped in since.
+    const fh = await open(this.abs(e.path), FS.O_RDONLY | FS.O_NOFOLLOW).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ELOOP' || err.code === 'ENOENT') {
+        throw new KilnError('CONTEXT_CHANGED', `"/${e.path}" changed while the build context was being read`, {
+          cause: err,
+        });
+      }
+      throw err;
+    });
+    try {
+      const st = await fh.stat({ bigint: true });
+      if (st.ino !== e.st.ino || st.dev !== e.st.dev || !st.isFile()) {
+        throw new KilnError('CONTEXT_CHANGED', `"/${e.path}" changed while the build context was being read`);
+      }
+      const h = createHash('sha256');
+      if (st.size <= SMALL_FILE) {
+        const buf = await fh.readFile();
+        h.update(buf);
+        this.stats.bytesRead += buf.length;
+      } else {
+        const buf = Buffer.allocUnsafe(1 << 20);
+        for (;;) {
+          const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+          if (bytesRead === 0) break;
+          h.update(buf.subarray(0, bytesRead));
+          this.stats.bytesRead += bytesRead;
+        }
+      }
+      this.stats.filesRead++;
+      const digest = 'sha256:' + h.digest('hex');
+      // Only remember digests of files that were not modified while we looked at them
+      // (same racy-timestamp precaution as git's index).
+      const after = await fh.stat({ bigint: true });
+      if (statKey(after) === statKey(st) && after.mtimeNs < BigInt(Date.now() - 1) * 1_000_000n) {
+        this.cache.set(e.path, statKey(st), digest);
+      }
+      e.st = st;
+      return digest;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** Directory digests from their selected children, deepest first. */
+  private dirDigests(files: Entry[]): void {
+    const children = new Map<string, Entry[]>();
+    for (const e of files) {
+      if (e.path === '.') continue;
+      const i = e.path.lastIndexOf('/');
+      const parent = i < 0 ? '.' : e.path.slice(0, i);
+      let list = children.get(parent);
+      if (!list) children.set(parent, (list = []));
+      list.push(e);
+    }
+    const dirs = files.filter((e) => e.type === 'dir');
+    const depth = (p: string) => (p === '.' ? 0 : p.split('/').length);
+    dirs.sort((a, b) => depth(b.path) - depth(a.path));
+    for (const d of dirs) {
+      const list = children.get(d.path) ?? [];
+      if (list.length === 0) {
+        d.digest = EMPTY_SHA;
+        continue;
+      }
+      list.sort((a, b) => (a.path < b.path ? -1 : 1));
+      const h = createHash('sha256');
+      for (const c of list) {
+        const name = c.path.slice(c.path.lastIndexOf('/') + 1);
+        h.update(`${name}\0${c.type}\0${(c.st.mode & 0o7777n).toString(8)}\0${c.linkTarget ?? ''}\0${c.digest}\n`);
+      }
+      d.digest = 'sha256:' + h.digest('hex');
+    }
+  }
+}
+
+/** One-shot helper: open the context and hash the selections. */
+export async function hashContextPaths(
+  ctxDir: string,
+  selections: readonly ContextSelection[],
+  opts: ContextSourceOptions = {},
+): Promise<ContextHashResult & { stats: ContextStats }> {
+  const src = await ContextSource.open(ctxDir, opts);
+  const r = await src.hash(selections);
+  return { ...r, stats: src.stats };
+}
