@@ -25,6 +25,8 @@ interface KeyInfo {
   /** A usable-looking record, when the cache has one and caching is allowed. */
   record?: CacheRecord;
   noCache: boolean;
+  /** The op itself asked never to be cached, with this reason. */
+  opNoCache?: string;
 }
 
 /**
@@ -128,8 +130,9 @@ export class Solver<V extends SolveVertex = SolveVertex> {
     return typeof nc === 'function' ? nc(v) : nc === true;
   }
 
-  private context(v: V, inputKeys: CacheKey[]): OpContext<V> {
+  private context(v: V, inputKeys: CacheKey[], key?: CacheKey): OpContext<V> {
     return {
+      ...(key ? { key } : {}),
       vertex: v,
       signal: this.abort.signal,
       inputKeys,
@@ -187,6 +190,7 @@ export class Solver<V extends SolveVertex = SolveVertex> {
       const key = computeCacheKey(cm.digest, inputKeys);
       const noCache = this.noCacheFor(v) || cm.noCache === true;
       const info: KeyInfo = { key, inputKeys, components: cm.components ?? {}, noCache };
+      if (cm.noCache) info.opNoCache = cm.noCacheReason ?? 'this step always runs';
       if (!noCache) {
         const rec = await this.opts.cache.get(key);
         if (rec) {
@@ -238,7 +242,7 @@ export class Solver<V extends SolveVertex = SolveVertex> {
         started = this.now();
         this.emit({ type: 'vertex.cacheMiss', digest: v.digest, time: started, name: v.name, reason });
         this.emit({ type: 'vertex.started', digest: v.digest, time: started, name: v.name, ...(v.ranges ? { ranges: v.ranges } : {}) });
-        return h.exec(this.context(v, info.inputKeys), inputs);
+        return h.exec(this.context(v, info.inputKeys, info.key), inputs);
       });
     } catch (err) {
       const canceled = isCanceled(err) || (this.abort.signal.aborted && this.firstError !== undefined);
@@ -276,6 +280,7 @@ export class Solver<V extends SolveVertex = SolveVertex> {
   }
 
   private async explain(v: V, info: KeyInfo): Promise<MissReason> {
+    if (info.opNoCache !== undefined && !this.noCacheFor(v)) return { kind: 'no-cache', message: info.opNoCache };
     const inputs = await Promise.all(
       v.inputs.map(async (d, i) => {
         const iv = this.vertex(d);

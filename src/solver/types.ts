@@ -34,8 +34,10 @@ export interface CacheMap {
    * in scope), `image` (base image digest), `op:<field>` (the instruction itself).
    */
   components?: Record<string, string>;
-  /** Never reuse a cached result for this op (e.g. ADD of a URL without a checksum). */
+  /** Never reuse a cached result for this op (e.g. ADD of a URL without a checksum, the build context). */
   noCache?: boolean;
+  /** Why, for the progress output (default: "this step always runs"). */
+  noCacheReason?: string;
 }
 
 export interface OpContext<V extends SolveVertex = SolveVertex> {
@@ -46,6 +48,8 @@ export interface OpContext<V extends SolveVertex = SolveVertex> {
   log(stream: 'stdout' | 'stderr', data: Uint8Array | string): void;
   /** The cache keys of the inputs, in input order. */
   inputKeys: readonly CacheKey[];
+  /** This vertex's own cache key; set for `exec` (a stable name for what it commits). */
+  key?: CacheKey;
 }
 
 /**

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { selectedFilesDigest } from '../cache-key.js';
+import { PatternMatcher } from '../../context/dockerignore.js';
 import { applyChmod } from './chmod.js';
 import { copySpec, selectedFiles, type CopySpec } from './copy.js';
 import { resolveInRoot } from './root-path.js';
@@ -130,6 +131,18 @@ describe('COPY semantics (BuildKit)', () => {
     expect((await fs.lstat(path.join(dst, 't'))).mode & 0o7777).toBe(0o700);
     await copySpec({ srcRoot: ctx, destRoot: dst, spec: spec('dir', '/ex', { excludePatterns: ['sub', '*-link'] }) });
     expect(Object.keys(await tree(path.join(dst, 'ex')))).toEqual(['/one']);
+  });
+
+  it('files hidden by the context .dockerignore do not exist for COPY, even through a symlink', async () => {
+    const ignore = new PatternMatcher(['dir/sub', '*.txt', '!b.txt']);
+    await copySpec({ srcRoot: ctx, destRoot: dst, spec: spec('dir', '/d'), rootExclude: ignore });
+    expect(Object.keys(await tree(path.join(dst, 'd')))).toEqual(['/inner-link', '/one']);
+    await expect(copySpec({ srcRoot: ctx, destRoot: dst, spec: spec('a.txt', '/a'), rootExclude: ignore })).rejects.toMatchObject({ code: 'SOLVE_COPY_NOT_FOUND' });
+    await copySpec({ srcRoot: ctx, destRoot: dst, spec: spec('*', '/all/'), rootExclude: ignore });
+    const all = Object.keys(await tree(path.join(dst, 'all')));
+    expect(all).toContain('/b.txt');
+    expect(all).toContain('/link-to-b');
+    expect(all).not.toContain('/a.txt');
   });
 
   it('keeps hard links within one copy', async () => {

@@ -21,6 +21,13 @@ export interface SourceMatch {
 
 const hasWildcard = (s: string): boolean => /[*?[\\]/.test(s);
 
+/** Whether `abs` (inside `root`) is hidden by the source's own exclusions (.dockerignore of a context). */
+function isExcluded(root: string, abs: string, m: PatternMatcher | undefined): boolean {
+  if (!m) return false;
+  const rel = path.relative(root, abs);
+  return rel !== '' && m.matches(rel.split(path.sep).join('/'));
+}
+
 function notFound(src: string): KilnError {
   return new NotFoundError(`"${src}": not found`, { code: 'SOLVE_COPY_NOT_FOUND' });
 }
@@ -31,11 +38,12 @@ function notFound(src: string): KilnError {
  * resolveWildcards). Every match is followed inside the root, so a symlink matched by a wildcard
  * is copied as what it points to, and a link pointing out of the root resolves inside it.
  */
-export async function resolveSources(root: string, src: string, allowWildcard: boolean): Promise<SourceMatch[]> {
+export async function resolveSources(root: string, src: string, allowWildcard: boolean, rootExclude?: PatternMatcher): Promise<SourceMatch[]> {
   const clean = path.posix.join('/', src);
+  const hidden = (abs: string): boolean => isExcluded(root, abs, rootExclude);
   if (!allowWildcard || !hasWildcard(clean)) {
     const abs = await resolveInRoot(root, clean, true);
-    const st = await fs.lstat(abs).catch(() => undefined);
+    const st = hidden(abs) ? undefined : await fs.lstat(abs).catch(() => undefined);
     if (!st) throw notFound(clean);
     return [{ rel: clean, abs, st }];
   }
@@ -45,7 +53,7 @@ export async function resolveSources(root: string, src: string, allowWildcard: b
     if (i === comps.length) {
       const rel = `/${parts.join('/')}`;
       const abs = await resolveInRoot(root, rel, true);
-      const st = await fs.lstat(abs).catch(() => undefined);
+      const st = hidden(abs) ? undefined : await fs.lstat(abs).catch(() => undefined);
       if (st) out.push({ rel, abs, st });
       return;
     }
@@ -88,6 +96,8 @@ export interface CopyOptions {
   defaultOwner?: Owner;
   /** `--chmod` */
   mode?: number | string;
+  /** Paths of `srcRoot` that do not exist for this build (the context's .dockerignore). */
+  rootExclude?: PatternMatcher;
   signal?: AbortSignal;
 }
 
@@ -155,6 +165,7 @@ async function copyEntry(src: string, dst: string, rel: string, st: Stats, s: Co
       const childRel = rel ? `${rel}/${name}` : name;
       if (s.exclude && s.exclude.matches(childRel)) continue;
       const childSrc = path.join(src, name);
+      if (isExcluded(s.opts.srcRoot, childSrc, s.opts.rootExclude)) continue;
       await copyEntry(childSrc, path.join(dst, name), childRel, await fs.lstat(childSrc), s);
     }
     // fsutil: an existing top-level destination keeps its metadata; nested directories take the source's
@@ -194,7 +205,7 @@ export async function copySpec(opts: CopyOptions): Promise<number> {
   const { spec } = opts;
   const state: CopyState = { opts, links: new Map() };
   if (spec.excludePatterns?.length) state.exclude = new PatternMatcher(spec.excludePatterns);
-  const matches = await resolveSources(opts.srcRoot, spec.src, spec.allowWildcard);
+  const matches = await resolveSources(opts.srcRoot, spec.src, spec.allowWildcard, opts.rootExclude);
   if (matches.length === 0) {
     if (spec.allowEmptyWildcard) return 0;
     throw notFound(spec.src);
@@ -234,10 +245,11 @@ export async function selectedFiles(
   root: string,
   spec: Pick<CopySpec, 'src' | 'allowWildcard' | 'allowEmptyWildcard' | 'excludePatterns'>,
   hashFile: (abs: string, st: Stats) => Promise<string>,
+  rootExclude?: PatternMatcher,
 ): Promise<SelectedFile[]> {
   let matches: SourceMatch[];
   try {
-    matches = await resolveSources(root, spec.src, spec.allowWildcard);
+    matches = await resolveSources(root, spec.src, spec.allowWildcard, rootExclude);
   } catch (err) {
     if (spec.allowEmptyWildcard && err instanceof NotFoundError) return [];
     throw err;
@@ -255,6 +267,7 @@ export async function selectedFiles(
       const childRel = rel ? `${rel}/${name}` : name;
       if (exclude && exclude.matches(childRel)) continue;
       const child = path.join(abs, name);
+      if (isExcluded(root, child, rootExclude)) continue;
       await visit(child, childRel, await fs.lstat(child), under);
     }
   };
