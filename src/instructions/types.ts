@@ -19,7 +19,7 @@ interface InstructionBase {
   range: SourceRange;
   /** The keyword as written (`run`, `Copy`). */
   keyword: string;
-  /** The instruction text after the keyword, flags included; BuildKit's vertex names use it. */
+  /** The instruction text after the keyword and its flags (the AST's `original`). */
   original: string;
   /** The AST node this came from. */
   node: InstructionNode;

@@ -9,12 +9,15 @@ export type RegisterCommand = (program: Command, ctx: CliContext) => void;
  * Each module owns its own flags and help text; this list is the only shared file.
  */
 export const commandModules: Array<() => Promise<{ register: RegisterCommand }>> = [
+  () => import('./run.js'),
+  () => import('./containers.js'),
   () => import('./volume.js'),
   () => import('./pull.js'),
   () => import('./push.js'),
   () => import('./login.js'),
   () => import('./logout.js'),
   () => import('./parse.js'),
+  () => import('./plan.js'),
   () => import('./images.js'),
   () => import('./image.js'),
   () => import('./tag.js'),
