@@ -10,26 +10,42 @@ function readVersion(): string {
   return pkg.version;
 }
 
-export async function buildProgram(ctx: CliContext): Promise<Command> {
+/** The subcommand named in argv (after global options), to load only its module. */
+function requestedCommand(argv: string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--root') {
+      i++;
+      continue;
+    }
+    if (a.startsWith('-')) continue;
+    return a;
+  }
+  return undefined;
+}
+
+export async function buildProgram(ctx: CliContext, argv: string[] = []): Promise<Command> {
   const program = new Command('kiln');
   program
     .description('Build images from Dockerfiles and run containers')
     .version(readVersion(), '-v, --version', 'print the version and exit')
     .addOption(new Option('--root <dir>', 'store root (default: $KILN_ROOT, /var/lib/kiln as root)'))
     .option('--debug', 'show stack traces and internal details on errors')
+    .enablePositionalOptions()
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({
       writeOut: (s) => ctx.stdout.write(s),
       writeErr: (s) => ctx.stderr.write(s),
     })
     .exitOverride();
-  program.hook('preAction', (_this, action) => {
-    // Commander copies exitOverride/output settings to subcommands created with .command().
-    void action;
-  });
-  for (const load of commandModules) {
-    const mod = await load();
-    mod.register(program, ctx);
+  const wanted = requestedCommand(argv);
+  const known = wanted !== undefined && commandModules.some((m) => typeof m !== 'function' && m.names.includes(wanted));
+  for (const entry of commandModules) {
+    if (typeof entry === 'function') {
+      (await entry()).register(program, ctx);
+    } else if (!known || entry.names.includes(wanted!)) {
+      (await entry.load()).register(program, ctx);
+    }
   }
   for (const sub of program.commands) applyDefaults(sub, ctx);
   return program;
@@ -77,7 +93,7 @@ export async function main(argv: string[], io: Partial<Pick<CliContext, 'stdout'
     debug: () => Boolean(program?.opts<{ debug?: boolean }>().debug) || process.env.KILN_DEBUG === '1',
   };
   try {
-    program = await buildProgram(ctx);
+    program = await buildProgram(ctx, argv);
     if (argv.length === 0) {
       program.outputHelp();
       return 2;
