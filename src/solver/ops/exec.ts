@@ -1,0 +1,286 @@
+import { createHash } from 'node:crypto';
+import { promises as fs, existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { resolveUser } from '../../container/passwd.js';
+import { KilnError } from '../../diagnostics/errors.js';
+import type { ExecMount as ExecutorMount, ProcessSpec } from '../../executor/types.js';
+import type { BindMount, CacheMount, ExecMount, ExecOp, InputIndex, SecretMount, Vertex } from '../../graph/types.js';
+import { withFileLock } from '../../snapshot/lock.js';
+import { directDir, mountAll, unmountAll } from '../../snapshot/mount.js';
+import type { Mount } from '../../snapshot/types.js';
+import type { StepResult } from '../../cache/types.js';
+import { digestOf } from '../cache-key.js';
+import type { CacheMap, OpContext, OpHandler } from '../types.js';
+import type { WorkerDeps } from './deps.js';
+import { resolveInRoot } from './root-path.js';
+import { EMPTY_RESULT, activeKey, commitStep, stepSnapshotName, withActive } from './snapshots.js';
+
+type ExecVertex = Vertex & { op: ExecOp };
+
+/** A RUN whose process exited non-zero (BuildKit's wording). */
+export class ExecFailedError extends KilnError {
+  constructor(
+    readonly args: readonly string[],
+    readonly exitCode: number,
+    readonly signal?: string,
+  ) {
+    super('SOLVE_EXEC_FAILED', `process "${args.join(' ')}" did not complete successfully: exit code: ${exitCode}`);
+  }
+}
+
+/** What RUN's key is made of: the op without cache-mount ids' contents or secret values. */
+function keyedOp(op: ExecOp): unknown {
+  return {
+    ...op,
+    // secrets and cache mounts enter by shape only (target, id), never by contents
+    mounts: op.mounts.map((m) => (m.type === 'secret' ? { type: 'secret', id: m.id, target: m.target, env: m.env } : m)),
+  };
+}
+
+function envComponents(env: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of env) {
+    const eq = e.indexOf('=');
+    out[`env:${eq < 0 ? e : e.slice(0, eq)}`] = eq < 0 ? '' : e.slice(eq + 1);
+  }
+  return out;
+}
+
+interface Prepared {
+  mounts: ExecutorMount[];
+  env: string[];
+  cleanup: Array<() => Promise<void>>;
+}
+
+const locks = new Map<string, Promise<void>>();
+
+/** In-process mutex per cache id (sharing=locked), plus a file lock for other kiln processes. */
+async function withCacheLock<T>(lockFile: string, fn: () => Promise<T>): Promise<T> {
+  const prev = locks.get(lockFile) ?? Promise.resolve();
+  let release!: () => void;
+  const mine = new Promise<void>((r) => (release = r));
+  locks.set(lockFile, prev.then(() => mine));
+  await prev;
+  try {
+    return await withFileLock(lockFile, fn, 3_600_000);
+  } finally {
+    release();
+  }
+}
+
+const busy = new Map<string, number>();
+
+/**
+ * RUN (BuildKit's ExecOp): the process runs through the executor over a writable snapshot of its
+ * rootfs input, with the stage's Env, USER, WORKDIR and mounts; the snapshot is then diffed into a
+ * layer and committed. Cache mounts persist under `<root>/cache-mounts/`, secrets come from a
+ * tmpfs and are removed after the step, and neither enters the key, a layer or the logs.
+ */
+export class ExecHandler implements OpHandler<Vertex> {
+  constructor(private readonly deps: WorkerDeps) {}
+
+  async cacheMap(ctx: OpContext<Vertex>): Promise<CacheMap> {
+    const op = (ctx.vertex as ExecVertex).op;
+    return {
+      digest: digestOf({ kind: 'exec', op: keyedOp(op) }),
+      components: { 'op:command': op.args.join(' '), 'op:user': op.user, 'op:workdir': op.cwd, ...envComponents(op.env) },
+    };
+  }
+
+  async exec(ctx: OpContext<Vertex>, inputs: readonly StepResult[]): Promise<StepResult> {
+    const v = ctx.vertex as ExecVertex;
+    const op = v.op;
+    const executor = this.deps.executor;
+    if (!executor) throw new KilnError('SOLVE_NO_EXECUTOR', 'RUN needs a container runtime, and none is configured');
+    const base = op.rootfs === null ? EMPTY_RESULT : inputs[op.rootfs]!;
+    return withActive(this.deps, 'run', base, async (key, rootMounts) => {
+      const rootDir = await this.mountRoot(rootMounts);
+      const prepared: Prepared = { mounts: [], env: [...op.env], cleanup: [] };
+      try {
+        const reader = async (p: string) => fs.readFile(await resolveInRoot(rootDir.dir, p, true), 'utf8').catch(() => undefined);
+        const user = await resolveUser(op.user || 'root', reader).catch((err: unknown) => {
+          if (op.user === '' || op.user === 'root' || op.user === '0') return { uid: 0, gid: 0, additionalGids: [], home: '/root' };
+          throw err;
+        });
+        for (const m of op.mounts) await this.prepareMount(ctx, v, m, inputs, prepared);
+        const spec: ProcessSpec = {
+          args: op.args,
+          env: prepared.env,
+          cwd: op.cwd || '/',
+          user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
+          hostname: op.hostname ?? 'buildkitsandbox',
+          network: op.network === 'none' ? 'none' : 'host', // no bridge yet: "default" is the host's network
+        };
+        if (op.security === 'insecure') throw new KilnError('SOLVE_UNSUPPORTED', 'RUN --security=insecure is not supported');
+        const out = new LogStream((d) => ctx.log('stdout', d));
+        const err = new LogStream((d) => ctx.log('stderr', d));
+        const res = await executor.run(
+          spec,
+          [{ type: 'bind', source: rootDir.dir, options: ['rbind', 'rw'] }],
+          prepared.mounts,
+          { stdout: out, stderr: err },
+          ctx.signal,
+        );
+        if (ctx.signal.aborted) throw ctx.signal.reason ?? new KilnError('SOLVE_CANCELED', 'canceled');
+        if (res.exitCode !== 0) throw new ExecFailedError(op.args, res.exitCode, res.signal);
+      } finally {
+        for (const c of prepared.cleanup.reverse()) await c().catch(() => undefined);
+        await rootDir.release();
+      }
+      return commitStep(this.deps, key, stepSnapshotName(ctx.key), base);
+    });
+  }
+
+  private async mountRoot(mounts: Mount[]): Promise<{ dir: string; release: () => Promise<void> }> {
+    const direct = directDir(mounts);
+    if (direct) return { dir: direct, release: async () => undefined };
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'kiln-run-'));
+    await mountAll(mounts, dir);
+    return {
+      dir,
+      release: async () => {
+        await unmountAll(dir).catch(() => undefined);
+        await fs.rmdir(dir).catch(() => undefined);
+      },
+    };
+  }
+
+  private async inputDir(v: ExecVertex, input: InputIndex, inputs: readonly StepResult[], writable: boolean, p: Prepared): Promise<string> {
+    if (input === null) {
+      const d = await fs.mkdtemp(path.join(os.tmpdir(), 'kiln-empty-'));
+      p.cleanup.push(() => fs.rm(d, { recursive: true, force: true }));
+      return d;
+    }
+    const iv = this.deps.vertices.get(v.inputs[input]!);
+    if (iv?.op.kind === 'source' && iv.op.source.kind === 'local') {
+      const open = this.deps.contexts[iv.op.source.name];
+      if (!open) throw new KilnError('SOLVE_CONTEXT_MISSING', `no build context named "${iv.op.source.name}"`);
+      return (await open()).dir;
+    }
+    const r = inputs[input]!;
+    if (!r.snapshot) return this.inputDir(v, null, inputs, writable, p);
+    const key = activeKey(writable ? 'bind-rw' : 'bind');
+    const sn = this.deps.snapshotter;
+    const mounts = writable ? await sn.prepare(key, r.snapshot) : await sn.view(key, r.snapshot);
+    p.cleanup.push(() => sn.remove(key)); // writes to a rw bind are discarded with it
+    const direct = directDir(mounts);
+    if (direct) return direct;
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'kiln-bind-'));
+    await mountAll(mounts, dir);
+    p.cleanup.push(async () => {
+      await unmountAll(dir);
+      await fs.rmdir(dir);
+    });
+    return dir;
+  }
+
+  private async prepareMount(ctx: OpContext<Vertex>, v: ExecVertex, m: ExecMount, inputs: readonly StepResult[], p: Prepared): Promise<void> {
+    switch (m.type) {
+      case 'bind':
+        return this.bind(v, m, inputs, p);
+      case 'cache':
+        return this.cache(v, m, inputs, p);
+      case 'tmpfs':
+        p.mounts.push({ destination: m.target, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', ...(m.size ? [`size=${m.size}`] : [])] });
+        return;
+      case 'secret':
+        return this.secret(m, p);
+      case 'ssh':
+        if (m.required) throw new KilnError('SOLVE_UNSUPPORTED', 'RUN --mount=type=ssh is not supported yet');
+        return;
+    }
+    void ctx;
+  }
+
+  private async bind(v: ExecVertex, m: BindMount, inputs: readonly StepResult[], p: Prepared): Promise<void> {
+    const root = await this.inputDir(v, m.input, inputs, !m.readonly, p);
+    const source = await resolveInRoot(root, m.source || '/', true);
+    if (!existsSync(source)) throw new KilnError('SOLVE_MOUNT_SOURCE', `RUN --mount=type=bind: source "${m.source}" not found`);
+    p.mounts.push({ destination: m.target, type: 'bind', source, options: ['rbind', m.readonly ? 'ro' : 'rw'] });
+  }
+
+  private async cache(v: ExecVertex, m: CacheMount, inputs: readonly StepResult[], p: Prepared): Promise<void> {
+    const id = createHash('sha256').update(m.id).digest('hex').slice(0, 32);
+    const base = path.join(this.deps.root, 'cache-mounts');
+    const dir = path.join(base, id);
+    await fs.mkdir(base, { recursive: true, mode: 0o700 });
+    const lockFile = path.join(base, `${id}.lock`);
+    let target = dir;
+    const inUse = busy.get(dir) ?? 0;
+    if (m.sharing === 'private' && inUse > 0) {
+      // BuildKit: a private cache used by two steps at once gives the second one its own copy
+      target = await fs.mkdtemp(path.join(base, `${id}-private-`));
+      p.cleanup.push(() => fs.rm(target, { recursive: true, force: true }));
+    } else {
+      busy.set(dir, inUse + 1);
+      p.cleanup.push(async () => {
+        busy.set(dir, (busy.get(dir) ?? 1) - 1);
+      });
+    }
+    const created = await fs
+      .mkdir(target)
+      .then(() => true)
+      .catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'EEXIST') return false;
+        throw err;
+      });
+    if (created) {
+      await fs.writeFile(path.join(base, `${id}.json`), JSON.stringify({ id: m.id, created: new Date().toISOString() }));
+      if (m.input !== null) {
+        const from = await this.inputDir(v, m.input, inputs, false, p);
+        const src = await resolveInRoot(from, m.source || '/', true);
+        await fs.cp(src, target, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+      }
+      await fs.chmod(target, m.mode);
+      await fs.chown(target, m.uid, m.gid);
+    }
+    p.mounts.push({ destination: m.target, type: 'bind', source: target, options: ['rbind', m.readonly ? 'ro' : 'rw'] });
+    if (m.sharing === 'locked') {
+      // hold the lock for the whole step: acquire now, release in cleanup
+      let release!: () => void;
+      const held = new Promise<void>((r) => (release = r));
+      let acquired!: () => void;
+      const got = new Promise<void>((r) => (acquired = r));
+      const done = withCacheLock(lockFile, async () => {
+        acquired();
+        await held;
+      });
+      await got;
+      p.cleanup.push(async () => {
+        release();
+        await done;
+      });
+    }
+  }
+
+  private async secret(m: SecretMount, p: Prepared): Promise<void> {
+    const s = this.deps.secrets.get(m.id);
+    if (!s) {
+      if (m.required) throw new KilnError('SOLVE_SECRET_MISSING', `secret "${m.id}" was not provided`, { hint: `pass it with --secret id=${m.id},src=FILE` });
+      return;
+    }
+    if (m.env) p.env.push(`${m.env}=${s.value.toString('utf8')}`);
+    if (m.target === undefined && m.env) return;
+    const shm = existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
+    const dir = await fs.mkdtemp(path.join(shm, 'kiln-secret-'));
+    p.cleanup.push(() => fs.rm(dir, { recursive: true, force: true }));
+    const file = path.join(dir, 'secret');
+    await fs.writeFile(file, s.value, { mode: 0o600 });
+    await fs.chown(file, m.uid, m.gid);
+    await fs.chmod(file, m.mode);
+    p.mounts.push({ destination: m.target ?? `/run/secrets/${m.id}`, type: 'bind', source: file, options: ['rbind', 'ro'] });
+  }
+}
+
+/** A Writable that hands every chunk to the step's log (kept in full by the progress stream). */
+class LogStream extends Writable {
+  constructor(private readonly sink: (d: Buffer) => void) {
+    super();
+  }
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.sink(Buffer.from(chunk));
+    cb();
+  }
+}

@@ -1,0 +1,172 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { resolveUser } from '../../container/passwd.js';
+import type { ContextSource } from '../../context/source.js';
+import { KilnError } from '../../diagnostics/errors.js';
+import type { CopyAction, FileAction, FileOp, InputIndex, Owner as GraphOwner, Vertex } from '../../graph/types.js';
+import { withSnapshotDir } from '../../snapshot/mount.js';
+import type { StepResult } from '../../cache/types.js';
+import { digestOf } from '../cache-key.js';
+import type { CacheMap, OpContext, OpHandler } from '../types.js';
+import { applyChmod } from './chmod.js';
+import { copySpec, type Owner } from './copy.js';
+import type { WorkerDeps } from './deps.js';
+import { resolveInRoot } from './root-path.js';
+import { EMPTY_RESULT, commitStep, stepSnapshotName, withActive, withResultDir } from './snapshots.js';
+
+type FileVertex = Vertex & { op: FileOp };
+
+/** Context files listed one by one in a key's components (for "which file changed"); beyond, one digest. */
+const MAX_FILE_COMPONENTS = 2000;
+
+function localName(deps: WorkerDeps, v: Vertex, input: InputIndex): string | undefined {
+  if (input === null) return undefined;
+  const iv = deps.vertices.get(v.inputs[input]!);
+  return iv?.op.kind === 'source' && iv.op.source.kind === 'local' ? iv.op.source.name : undefined;
+}
+
+/** Read a file of a root filesystem, resolved inside it (for /etc/passwd lookups). */
+function rootReader(root: string) {
+  return async (p: string): Promise<string | undefined> => {
+    try {
+      return await fs.readFile(await resolveInRoot(root, p, true), 'utf8');
+    } catch {
+      return undefined;
+    }
+  };
+}
+
+async function resolveOwner(root: string, owner: GraphOwner | undefined): Promise<Owner | undefined> {
+  if (!owner) return undefined;
+  const spec = owner.group !== undefined ? `${owner.user}:${owner.group}` : owner.user;
+  const u = await resolveUser(spec, rootReader(root));
+  return { uid: u.uid, gid: u.gid };
+}
+
+/**
+ * COPY, ADD, WORKDIR's mkdir and heredoc files (BuildKit's FileOp): the actions run in order on a
+ * writable snapshot of `base`, which is then diffed into one layer and committed.
+ * Key: the op definition plus, for every copy from a local context, the digests and modes of
+ * exactly the files it selects (after .dockerignore and --exclude); mtimes never count.
+ */
+export class FileHandler implements OpHandler<Vertex> {
+  private readonly sources = new Map<string, Promise<ContextSource>>();
+
+  constructor(private readonly deps: WorkerDeps) {}
+
+  private context(name: string): Promise<ContextSource> {
+    let p = this.sources.get(name);
+    if (!p) {
+      const open = this.deps.contexts[name];
+      if (!open) throw new KilnError('SOLVE_CONTEXT_MISSING', `no build context named "${name}"`);
+      p = open();
+      this.sources.set(name, p);
+    }
+    return p;
+  }
+
+  async cacheMap(ctx: OpContext<Vertex>): Promise<CacheMap> {
+    const v = ctx.vertex as FileVertex;
+    const content: Record<string, string> = {};
+    const components: Record<string, string> = {};
+    let listed = 0;
+    for (const [i, a] of v.op.actions.entries()) {
+      components[`op:${a.action} ${i + 1}`] = digestOf(a);
+      if (a.action !== 'copy') continue;
+      const name = localName(this.deps, v, a.input);
+      if (name === undefined) continue;
+      const src = await this.context(name);
+      const sel = await src.hash([{ src: [a.src], excludes: a.excludePatterns ?? [], followLinks: a.followSymlinks }]);
+      content[String(i)] = sel.digest;
+      if (listed + sel.files.length <= MAX_FILE_COMPONENTS) {
+        for (const f of sel.files) if (f.type !== 'dir') components[`file:${f.path}`] = `${f.digest}:${f.mode.toString(8)}`;
+        listed += sel.files.length;
+      } else {
+        components[`file:${a.src} (${sel.files.length} files)`] = sel.digest;
+      }
+    }
+    return { digest: digestOf({ kind: 'file', op: v.op, content }), components };
+  }
+
+  async exec(ctx: OpContext<Vertex>, inputs: readonly StepResult[]): Promise<StepResult> {
+    const v = ctx.vertex as FileVertex;
+    const base = v.op.base === null ? EMPTY_RESULT : inputs[v.op.base]!;
+    return withActive(this.deps, 'file', base, async (key, mounts) => {
+      await withSnapshotDir(mounts, async (root) => {
+        for (const a of v.op.actions) {
+          if (ctx.signal.aborted) throw ctx.signal.reason ?? new Error('aborted');
+          await this.apply(ctx, v, a, root, inputs);
+        }
+      });
+      return commitStep(this.deps, key, stepSnapshotName(ctx.key), base);
+    });
+  }
+
+  private async apply(ctx: OpContext<Vertex>, v: FileVertex, a: FileAction, root: string, inputs: readonly StepResult[]): Promise<void> {
+    const owner = await resolveOwner(root, a.owner);
+    switch (a.action) {
+      case 'mkdir': {
+        const dir = await resolveInRoot(root, a.path, true);
+        if (a.makeParents) {
+          // mkdir -p inside the root: each missing component is created with the op's mode/owner
+          const parts = path.posix.normalize(a.path).split('/').filter(Boolean);
+          for (let i = 1; i <= parts.length; i++) {
+            const p = await resolveInRoot(root, `/${parts.slice(0, i).join('/')}`, true);
+            const st = await fs.lstat(p).catch(() => undefined);
+            if (st) continue;
+            await fs.mkdir(p);
+            await fs.chmod(p, a.mode);
+            if (owner) await fs.lchown(p, owner.uid, owner.gid);
+          }
+        } else {
+          await fs.mkdir(dir);
+          await fs.chmod(dir, a.mode);
+          if (owner) await fs.lchown(dir, owner.uid, owner.gid);
+        }
+        return;
+      }
+      case 'mkfile': {
+        const file = await resolveInRoot(root, a.path, true);
+        await fs.mkdir(path.dirname(file), { recursive: true });
+        await fs.rm(file, { force: true });
+        await fs.writeFile(file, a.data, { mode: a.mode });
+        await fs.chmod(file, a.mode);
+        if (owner) await fs.lchown(file, owner.uid, owner.gid);
+        return;
+      }
+      case 'copy':
+        return this.copy(ctx, v, a, root, inputs, owner);
+    }
+  }
+
+  private async copy(ctx: OpContext<Vertex>, v: FileVertex, a: CopyAction, root: string, inputs: readonly StepResult[], owner: Owner | undefined): Promise<void> {
+    if (a.includePatterns?.length) {
+      throw new KilnError('SOLVE_UNSUPPORTED', 'COPY --parents is not supported yet');
+    }
+    const spec = {
+      src: a.src,
+      dest: a.dest,
+      allowWildcard: a.allowWildcard,
+      allowEmptyWildcard: a.allowEmptyWildcard,
+      dirContentsOnly: a.dirContentsOnly,
+      createDestPath: a.createDestPath,
+      ...(a.excludePatterns ? { excludePatterns: a.excludePatterns } : {}),
+    };
+    const common = {
+      destRoot: root,
+      spec,
+      signal: ctx.signal,
+      ...(owner ? { owner } : {}),
+      ...(a.mode !== undefined ? { mode: typeof a.mode === 'number' ? a.mode : a.mode } : {}),
+    };
+    if (a.mode !== undefined && typeof a.mode === 'string') applyChmod(a.mode, 0, false); // validate early
+    const name = localName(this.deps, v, a.input);
+    if (name !== undefined) {
+      const src = await this.context(name);
+      await copySpec({ ...common, srcRoot: src.dir, rootExclude: src.ignore, defaultOwner: { uid: 0, gid: 0 } });
+      return;
+    }
+    const input = a.input === null ? EMPTY_RESULT : inputs[a.input]!;
+    await withResultDir(this.deps, input, (srcRoot) => copySpec({ ...common, srcRoot }));
+  }
+}

@@ -1,0 +1,52 @@
+import type { Vertex } from '../../graph/types.js';
+import type { CacheRecord, StepResult } from '../../cache/types.js';
+import type { OpHandler } from '../types.js';
+import type { WorkerDeps } from './deps.js';
+import { ExecHandler } from './exec.js';
+import { FileHandler } from './file.js';
+import { MergeHandler } from './merge.js';
+import { SourceHandler } from './source.js';
+import { snapshotExists } from './snapshots.js';
+
+export type { WorkerDeps, SecretValue } from './deps.js';
+export { ExecFailedError } from './exec.js';
+export { copySpec, resolveSources, selectedFiles } from './copy.js';
+export { resolveInRoot, cleanContainerPath } from './root-path.js';
+export { applyChmod } from './chmod.js';
+
+/** The op handlers of a build, by op kind. */
+export function createOpHandlers(deps: WorkerDeps): Record<string, OpHandler<Vertex>> {
+  return {
+    source: new SourceHandler(deps),
+    file: new FileHandler(deps),
+    exec: new ExecHandler(deps),
+    merge: new MergeHandler(deps),
+  };
+}
+
+/**
+ * The solver's `restore`: a cached local result is usable while its snapshot and layer blobs are
+ * still there; an imported one (no snapshot) is rebuilt by applying its layers, read from the
+ * import source into the content store (verified) first.
+ */
+export function createRestore(
+  deps: WorkerDeps,
+  importBlob?: (digest: string) => NodeJS.ReadableStream | undefined,
+): (record: CacheRecord, signal: AbortSignal) => Promise<StepResult | undefined> {
+  return async (record) => {
+    const r = record.result;
+    if (r.meta?.local !== undefined) return r;
+    for (const l of r.layers) {
+      if (await deps.content.has(l.descriptor.digest)) continue;
+      const stream = importBlob?.(l.descriptor.digest);
+      if (!stream) return undefined;
+      await deps.content.put(stream as import('node:stream').Readable, { digest: l.descriptor.digest, size: l.descriptor.size });
+    }
+    if (r.snapshot && (await snapshotExists(deps, r.snapshot))) return r;
+    if (r.layers.length === 0) return { ...r, snapshot: null };
+    // re-create the snapshot chain from the layers (chain-ID names, shared with images)
+    const { unpackLayers } = await import('./unpack-layers.js');
+    const snapshot = await unpackLayers(deps, r.layers);
+    return { ...r, snapshot };
+  };
+}

@@ -1,0 +1,97 @@
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { isAlreadyExists } from '../../diagnostics/errors.js';
+import { snapshotChanges, writeLayer } from '../../diff/compare.js';
+import type { LayerEntry } from '../../diff/changes.js';
+import { withSnapshotDir } from '../../snapshot/mount.js';
+import type { Mount } from '../../snapshot/types.js';
+import type { StepResult } from '../../cache/types.js';
+import { STEP_SNAPSHOT_PREFIX, type WorkerDeps } from './deps.js';
+
+export const EMPTY_RESULT: StepResult = { snapshot: null, layers: [] };
+
+export function activeKey(what: string): string {
+  return `${what}-${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`;
+}
+
+/** The committed snapshot name of a step: stable per cache key, so a rerun finds the same one. */
+export function stepSnapshotName(key: string | undefined): string {
+  const hex = key?.startsWith('sha256:') ? key.slice(7) : randomBytes(32).toString('hex');
+  return `${STEP_SNAPSHOT_PREFIX}${hex}`;
+}
+
+async function* counted(src: AsyncIterable<LayerEntry>, n: { count: number }): AsyncGenerator<LayerEntry> {
+  for await (const e of src) {
+    n.count++;
+    yield e;
+  }
+}
+
+/**
+ * Turn the active snapshot `key` (built on `parent`) into a step result: diff it into a layer
+ * in the content store and commit it as `name`. No changes → no layer and no new snapshot
+ * (the parent's result is returned), as BuildKit drops empty layers. The active snapshot is
+ * gone afterwards in every case; on failure nothing is committed.
+ */
+export async function commitStep(deps: WorkerDeps, key: string, name: string, parent: StepResult): Promise<StepResult> {
+  const sn = deps.snapshotter;
+  try {
+    const n = { count: 0 };
+    const layer = await writeLayer(deps.content, counted(await snapshotChanges(sn, key, deps.diff), n), deps.diff);
+    if (n.count === 0) {
+      await sn.remove(key);
+      return { snapshot: parent.snapshot, layers: parent.layers };
+    }
+    try {
+      await sn.commit(name, key, { 'kiln.layer.diffid': layer.diffID, 'kiln.layer.digest': layer.descriptor.digest });
+    } catch (err) {
+      if (!isAlreadyExists(err)) throw err;
+      await sn.remove(key).catch(() => undefined); // another build committed the same step first
+    }
+    return { snapshot: name, layers: [...parent.layers, { descriptor: layer.descriptor, diffID: layer.diffID }] };
+  } catch (err) {
+    await sn.remove(key).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Prepare a writable snapshot on top of `parent`'s; removed again if `fn` throws. */
+export async function withActive<T>(deps: WorkerDeps, what: string, parent: StepResult, fn: (key: string, mounts: Mount[]) => Promise<T>): Promise<T> {
+  const key = activeKey(what);
+  const mounts = await deps.snapshotter.prepare(key, parent.snapshot ?? undefined);
+  try {
+    return await fn(key, mounts);
+  } catch (err) {
+    await deps.snapshotter.remove(key).catch(() => undefined);
+    throw err;
+  }
+}
+
+let emptyDir: Promise<string> | undefined;
+
+/** A read-only look at a result's filesystem (a snapshot view, or an empty dir for scratch). */
+export async function withResultDir<T>(deps: WorkerDeps, result: StepResult, fn: (dir: string) => Promise<T>): Promise<T> {
+  if (!result.snapshot) {
+    emptyDir ??= fs.mkdtemp(path.join(os.tmpdir(), 'kiln-empty-'));
+    return fn(await emptyDir);
+  }
+  const key = activeKey('view');
+  const mounts = await deps.snapshotter.view(key, result.snapshot);
+  try {
+    return await withSnapshotDir(mounts, fn);
+  } finally {
+    await deps.snapshotter.remove(key).catch(() => undefined);
+  }
+}
+
+/** True when a cached result's snapshot is still in the snapshotter. */
+export async function snapshotExists(deps: Pick<WorkerDeps, 'snapshotter'>, name: string): Promise<boolean> {
+  try {
+    await deps.snapshotter.stat(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
