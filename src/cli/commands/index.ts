@@ -27,4 +27,6 @@ export const commandModules: Array<Loader | { names: string[]; load: Loader }> =
   { names: ['rmi'], load: () => import('./rmi.js') },
   { names: ['history'], load: () => import('./history.js') },
   { names: ['import'], load: () => import('./import.js') },
+  { names: ['save'], load: () => import('./save.js') },
+  { names: ['load'], load: () => import('./load.js') },
 ];
