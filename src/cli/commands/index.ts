@@ -14,6 +14,7 @@ type Loader = () => Promise<{ register: RegisterCommand }>;
 export const commandModules: Array<Loader | { names: string[]; load: Loader }> = [
   { names: ['run', 'create', 'start'], load: () => import('./run.js') },
   { names: ['ps', 'logs', 'stop', 'kill', 'rm', 'wait', 'inspect', 'exec'], load: () => import('./containers.js') },
+  { names: ['commit', 'export', 'diff', 'cp'], load: () => import('./container-changes.js') },
   { names: ['volume'], load: () => import('./volume.js') },
   { names: ['pull'], load: () => import('./pull.js') },
   { names: ['push'], load: () => import('./push.js') },
