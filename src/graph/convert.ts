@@ -101,7 +101,7 @@ export async function convert(df: Dockerfile, options: ConvertOptions = {}): Pro
 
   // 3. dependencies
   for (const d of [...ctx.states]) {
-    if (!d.stage || d.namedContext) continue;
+    if (!d.stage || d.replaced) continue;
     d.commands = d.stage.commands.map((inst) => toCommand(ctx, d, inst, false));
   }
   checkCycles(ctx.states);
@@ -112,6 +112,13 @@ export async function convert(df: Dockerfile, options: ConvertOptions = {}): Pro
   for (;;) {
     reachable = reachableStates(target);
     await resolveBases(ctx, reachable);
+    for (const d of ctx.states) {
+      // implicit states (`--from=<image>`) need no further dispatch
+      if (d.unregistered && reachable.has(d) && !d.dispatched) {
+        initState(ctx, d);
+        d.dispatched = true;
+      }
+    }
     let newDeps = false;
     for (const d of ctx.states) {
       if (!reachable.has(d) || d.onBuildInit || d.unregistered) continue;
@@ -286,6 +293,7 @@ function addStageState(ctx: ConvertContext, stage: Stage): void {
   if (stage.name && own) {
     d.namedContext = { name: stage.name, context: own };
     d.baseKind = 'context';
+    d.replaced = true;
     registerState(ctx, d);
     return;
   }

@@ -58,6 +58,8 @@ export interface DispatchState {
   baseKind: 'image' | 'stage' | 'scratch' | 'context';
   base?: DispatchState;
   namedContext?: { name: string; context: NamedContext };
+  /** The stage itself is replaced by `--build-context <its name>=...`: its instructions are skipped. */
+  replaced?: boolean;
   platform: Platform;
   explicitPlatform: boolean;
   range: SourceRange;
