@@ -17,6 +17,10 @@ import type { ApplyOptions, ApplyResult } from './types.js';
 const WHITEOUT = '.wh.';
 const OPAQUE = '.wh..wh..opq';
 const WRITE_BATCH = 1 << 20;
+/** Regular files up to this size are read whole and written in the background, several at once. */
+const SMALL_FILE = 4 << 20;
+const MAX_INFLIGHT = 32;
+const MAX_INFLIGHT_BYTES = 64 << 20;
 
 function tool(name: string): string {
   return ['/usr/bin/', '/bin/'].map((d) => d + name).find((p) => existsSync(p)) ?? `/usr/bin/${name}`;
@@ -38,7 +42,15 @@ class TreeWriter {
   private readonly sameOwner: boolean;
   /** Real paths written by this layer, and all their ancestors. */
   private readonly touched = new Set<string>();
-  private readonly dirTimes: { abs: string; mtime: number }[] = [];
+  private readonly dirTimes: { abs: string; h: TarHeader }[] = [];
+  /** Real dirs verified (or created) during this apply; cleared whenever the resolver cache is. */
+  private readonly knownDirs = new Set<string>();
+  /** Dirs created by this apply: anything in them comes from this layer (and is in `touched`). */
+  private readonly freshDirs = new Set<string>();
+  /** Background writes of small regular files, by real path. */
+  private readonly inflight = new Map<string, Promise<void>>();
+  private inflightBytes = 0;
+  private failure: unknown;
   readonly skipped: string[] = [];
 
   constructor(root: string, sameOwner: boolean) {
@@ -54,21 +66,34 @@ class TreeWriter {
     }
   }
 
+  private invalidate(): void {
+    this.r.invalidate();
+    this.knownDirs.clear();
+  }
+
   /** Resolve (following in-root symlinks) and create missing directories. */
   private async ensureDir(components: string[]): Promise<string[]> {
     const real = await this.r.resolve(components, true);
+    const key = real.join('/');
+    if (this.knownDirs.has(key)) return real;
     for (let i = 1; i <= real.length; i++) {
+      const k = real.slice(0, i).join('/');
+      if (this.knownDirs.has(k)) continue;
       const abs = this.r.abs(real.slice(0, i));
       let st;
       try {
         st = await fs.lstat(abs);
       } catch {
         await fs.mkdir(abs, { mode: 0o755 });
+        this.freshDirs.add(k);
+        this.knownDirs.add(k);
+        this.touch(real.slice(0, i));
         continue;
       }
       if (!st.isDirectory()) {
-        throw new KilnError('LAYER_APPLY_FAILED', `${real.slice(0, i).join('/')} is not a directory`);
+        throw new KilnError('LAYER_APPLY_FAILED', `${k} is not a directory`);
       }
+      this.knownDirs.add(k);
     }
     return real;
   }
@@ -78,7 +103,17 @@ class TreeWriter {
     if (!st) return;
     if (st.isDirectory()) await fs.rm(abs, { recursive: true, force: true });
     else await fs.unlink(abs);
-    if (st.isDirectory() || st.isSymbolicLink()) this.r.invalidate();
+    if (st.isDirectory() || st.isSymbolicLink()) this.invalidate();
+  }
+
+  /** Wait for every background write (and surface the first failure). */
+  async drain(): Promise<void> {
+    await Promise.all(this.inflight.values());
+    this.check();
+  }
+
+  private check(): void {
+    if (this.failure !== undefined) throw this.failure;
   }
 
   private async removeUntouched(real: string[]): Promise<void> {
@@ -137,33 +172,69 @@ class TreeWriter {
   }
 
   async entry(h: TarHeader, body: () => AsyncIterable<Buffer>): Promise<void> {
+    this.check();
     const comps = cleanComponents(h.name);
     if (comps.length === 0) {
       if (h.type === 'dir') {
-        await this.meta(this.r.root, h, false);
-        this.dirTimes.push({ abs: this.r.root, mtime: h.mtime });
+        if (this.sameOwner) await fs.lchown(this.r.root, h.uid, h.gid);
+        await this.xattrs(this.r.root, h);
+        this.dirTimes.push({ abs: this.r.root, h });
       }
       return;
     }
     const base = comps[comps.length - 1]!;
     const parent = comps.slice(0, -1);
+    // Only regular files run in the background; anything else may depend on them: wait first.
+    if (h.type !== 'file' && h.type !== 'dir') await this.drain();
     if (base.startsWith(WHITEOUT)) {
+      await this.drain();
       await this.whiteout(parent, base);
       return;
     }
     const parentReal = await this.ensureDir(parent);
     const real = [...parentReal, base];
+    const key = real.join('/');
     const abs = this.r.abs(real);
-    const existing = await fs.lstat(abs).catch(() => null);
+    const pending = this.inflight.get(key);
+    if (pending) await pending; // the same path twice in one layer: last one wins, in order
+    this.check();
+    // In a dir this apply created, only this layer's own paths can exist.
+    const mayExist = !this.freshDirs.has(parentReal.join('/')) || this.touched.has(key);
+    const existing = mayExist ? await fs.lstat(abs).catch(() => null) : null;
     if (existing && !(existing.isDirectory() && h.type === 'dir')) await this.removeExisting(abs);
     this.touch(real);
     switch (h.type) {
       case 'dir':
-        if (!existing || !existing.isDirectory()) await fs.mkdir(abs, { mode: 0o700 });
-        await this.meta(abs, h, false);
-        this.dirTimes.push({ abs, mtime: h.mtime });
+        if (!existing || !existing.isDirectory()) {
+          await fs.mkdir(abs, { mode: 0o700 });
+          this.freshDirs.add(key);
+        }
+        this.knownDirs.add(key);
+        // Owner and xattrs now; mode and times at the end (a 0555 dir must still take its files).
+        if (this.sameOwner) await fs.lchown(abs, h.uid, h.gid);
+        await this.xattrs(abs, h);
+        this.dirTimes.push({ abs, h });
         return;
       case 'file':
+        if (h.size <= SMALL_FILE) {
+          const chunks: Buffer[] = [];
+          for await (const c of body()) chunks.push(c);
+          while (this.inflight.size >= MAX_INFLIGHT || this.inflightBytes + h.size > MAX_INFLIGHT_BYTES) {
+            await Promise.race(this.inflight.values());
+          }
+          this.check();
+          this.inflightBytes += h.size;
+          const task = this.writeFile(abs, h, chunks)
+            .catch((err: unknown) => {
+              this.failure ??= err instanceof KilnError ? err : new KilnError('LAYER_APPLY_FAILED', `${h.name}: ${(err as Error).message}`, { cause: err });
+            })
+            .finally(() => {
+              this.inflightBytes -= h.size;
+              if (this.inflight.get(key) === task) this.inflight.delete(key);
+            });
+          this.inflight.set(key, task);
+          return;
+        }
         await this.writeFile(abs, h, body());
         return;
       case 'symlink':
@@ -197,7 +268,7 @@ class TreeWriter {
     }
   }
 
-  private async writeFile(abs: string, h: TarHeader, body: AsyncIterable<Buffer>): Promise<void> {
+  private async writeFile(abs: string, h: TarHeader, body: AsyncIterable<Buffer> | Buffer[]): Promise<void> {
     const fh = await fs.open(abs, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
     try {
       let batch: Buffer[] = [];
@@ -221,11 +292,15 @@ class TreeWriter {
     }
   }
 
-  /** Directory times last (creating children changed them), deepest first. */
+  /** Directory modes and times last (creating children changed them), deepest first. */
   async finish(): Promise<void> {
+    await this.drain();
     for (let i = this.dirTimes.length - 1; i >= 0; i--) {
-      const { abs, mtime } = this.dirTimes[i]!;
-      await fs.lutimes(abs, mtime, mtime).catch(() => undefined);
+      const { abs, h } = this.dirTimes[i]!;
+      const st = await fs.lstat(abs).catch(() => null);
+      if (!st || !st.isDirectory()) continue; // replaced later in the layer
+      await fs.chmod(abs, h.mode);
+      await fs.lutimes(abs, h.mtime, h.mtime).catch(() => undefined);
     }
   }
 }
@@ -257,16 +332,20 @@ export async function applyTar(source: AsyncIterable<Buffer>, root: string, o: A
   const reader = new TarReader(hashed, o.limits);
   const w = new TreeWriter(root, o.sameOwner ?? process.getuid?.() === 0);
   let entries = 0;
-  for (let h = await reader.next(); h; h = await reader.next()) {
-    entries++;
-    try {
-      await w.entry(h, () => reader.body());
-    } catch (err) {
-      if (err instanceof KilnError) throw err;
-      throw new KilnError('LAYER_APPLY_FAILED', `${h.name}: ${(err as Error).message}`, { cause: err });
+  try {
+    for (let h = await reader.next(); h; h = await reader.next()) {
+      entries++;
+      try {
+        await w.entry(h, () => reader.body());
+      } catch (err) {
+        if (err instanceof KilnError) throw err;
+        throw new KilnError('LAYER_APPLY_FAILED', `${h.name}: ${(err as Error).message}`, { cause: err });
+      }
     }
+    await w.finish();
+  } finally {
+    await w.drain().catch(() => undefined); // never leave writes running after an error
   }
-  await w.finish();
   const diffID = `sha256:${hash.digest('hex')}` as Digest;
   if (o.expectedDiffID && o.expectedDiffID !== diffID) {
     throw new KilnError('LAYER_DIFFID_MISMATCH', `layer content digest ${diffID} does not match the expected diff_id ${o.expectedDiffID}`);

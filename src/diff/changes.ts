@@ -103,8 +103,24 @@ async function readdirOrEmpty(d: string): Promise<string[]> {
   }
 }
 
+/** `fn` over `items` with at most `limit` calls in flight; results in input order. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T, i: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+const PAR = 32;
+
 async function statAll(dir: string, names: string[]): Promise<BigIntStats[]> {
-  return Promise.all(names.map((n) => fs.lstat(path.join(dir, n), { bigint: true })));
+  return mapLimit(names, PAR, (n) => fs.lstat(path.join(dir, n), { bigint: true }));
 }
 
 /** Entries of an overlay upper dir (or of a whole tree, when `upper` is a snapshot without parent). */
@@ -118,19 +134,27 @@ export async function* upperDirChanges(upper: string, o: ChangeOptions = {}, rel
     return { n, st, wh, out: wh ? `.wh.${n}` : n };
   });
   items.sort(byName);
-  for (const it of items) {
+  const prepared = await mapLimit(items, PAR, async (it) => {
+    if (it.wh) return { it, e: null, opaque: false };
+    const abs = path.join(upper, join(rel, it.n));
+    const e = await entryFor(abs, join(rel, it.n), it.st, o);
+    let opaque = false;
+    if (e && it.st.isDirectory()) {
+      const opq = (await getAttribute(abs, 'trusted.overlay.opaque').catch(() => null)) ?? (await getAttribute(abs, 'user.overlay.opaque').catch(() => null));
+      opaque = !!opq && opq.toString() === 'y';
+    }
+    return { it, e, opaque };
+  });
+  for (const { it, e, opaque } of prepared) {
     const p = join(rel, it.n);
     if (it.wh) {
       yield whiteout(join(rel, it.out), Number(it.st.mtimeMs / 1000n), o);
       continue;
     }
-    const e = await entryFor(path.join(upper, p), p, it.st, o);
     if (!e) continue;
     yield e;
     if (it.st.isDirectory()) {
-      const abs = path.join(upper, p);
-      const opq = (await getAttribute(abs, 'trusted.overlay.opaque').catch(() => null)) ?? (await getAttribute(abs, 'user.overlay.opaque').catch(() => null));
-      if (opq && opq.toString() === 'y') yield whiteout(`${p}/.wh..wh..opq`, Number(it.st.mtimeMs / 1000n), o);
+      if (opaque) yield whiteout(`${p}/.wh..wh..opq`, Number(it.st.mtimeMs / 1000n), o);
       yield* upperDirChanges(upper, o, p);
     }
   }
@@ -177,12 +201,12 @@ async function* wholeTree(upper: string, rel: string, o: ChangeOptions): AsyncGe
   const dir = path.join(upper, rel);
   const names = (await fs.readdir(dir)).sort();
   const stats = await statAll(dir, names);
+  const entries = await mapLimit(names, PAR, (n, i) => entryFor(path.join(upper, join(rel, n)), join(rel, n), stats[i]!, o));
   for (let i = 0; i < names.length; i++) {
-    const p = join(rel, names[i]!);
-    const e = await entryFor(path.join(upper, p), p, stats[i]!, o);
+    const e = entries[i];
     if (!e) continue;
     yield e;
-    if (stats[i]!.isDirectory()) yield* wholeTree(upper, p, o);
+    if (stats[i]!.isDirectory()) yield* wholeTree(upper, join(rel, names[i]!), o);
   }
 }
 
@@ -206,38 +230,53 @@ export async function* treeChanges(lower: string | null, upper: string, o: Chang
   const items: { out: string; n: string; st?: BigIntStats }[] = uNames.map((n, i) => ({ out: n, n, st: uStats[i]! }));
   for (const n of lNames) if (!uSet.has(n)) items.push({ out: `.wh.${n}`, n });
   items.sort(byName);
-  for (const it of items) {
+  type Plan = { kind: 'whiteout' } | { kind: 'skip' } | { kind: 'entry'; e: LayerEntry | null } | { kind: 'newdir'; e: LayerEntry | null } | { kind: 'bothdir'; e: LayerEntry | null; changed: boolean };
+  const plans = await mapLimit(items, PAR, async (it): Promise<Plan> => {
+    if (!it.st) return { kind: 'whiteout' };
     const p = join(rel, it.n);
-    if (!it.st) {
-      yield whiteout(join(rel, it.out), dirMtime, o);
-      continue;
-    }
     const ua = path.join(upper, p);
     const la = path.join(lower, p);
     const l = lSet.has(it.n) ? await fs.lstat(la, { bigint: true }) : null;
     if (it.st.isDirectory()) {
       const e = await entryFor(ua, p, it.st, o);
-      if (!l || !l.isDirectory()) {
-        if (e) yield e;
-        yield* wholeTree(upper, p, o);
-        continue;
-      }
-      const sub = treeChanges(lower, upper, o, p);
-      if (!(await unchanged(la, l, ua, it.st))) {
-        if (e) yield e;
-        yield* sub;
-      } else {
-        const first = await sub.next();
-        if (!first.done) {
-          if (e) yield e;
-          yield first.value;
-          yield* sub;
-        }
-      }
-      continue;
+      if (!l || !l.isDirectory()) return { kind: 'newdir', e };
+      return { kind: 'bothdir', e, changed: !(await unchanged(la, l, ua, it.st)) };
     }
-    if (l && (await unchanged(la, l, ua, it.st))) continue;
-    const e = await entryFor(ua, p, it.st, o);
-    if (e) yield e;
+    if (l && (await unchanged(la, l, ua, it.st))) return { kind: 'skip' };
+    return { kind: 'entry', e: await entryFor(ua, p, it.st, o) };
+  });
+  for (let i = 0; i < items.length; i++) {
+    const it = items[i]!;
+    const plan = plans[i]!;
+    const p = join(rel, it.n);
+    switch (plan.kind) {
+      case 'whiteout':
+        yield whiteout(join(rel, it.out), dirMtime, o);
+        break;
+      case 'skip':
+        break;
+      case 'entry':
+        if (plan.e) yield plan.e;
+        break;
+      case 'newdir':
+        if (plan.e) yield plan.e;
+        yield* wholeTree(upper, p, o);
+        break;
+      case 'bothdir': {
+        const sub = treeChanges(lower, upper, o, p);
+        if (plan.changed) {
+          if (plan.e) yield plan.e;
+          yield* sub;
+        } else {
+          const first = await sub.next();
+          if (!first.done) {
+            if (plan.e) yield plan.e;
+            yield first.value;
+            yield* sub;
+          }
+        }
+        break;
+      }
+    }
   }
 }

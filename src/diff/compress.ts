@@ -26,12 +26,48 @@ const DICT = 32 * 1024;
 const GZIP_HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
 const FINAL_EMPTY_BLOCK = Buffer.from([0x03, 0x00]);
 
-function deflateBlock(data: Buffer, level: number, dictionary: Buffer | undefined): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const opts: zlib.ZlibOptions = { level, finishFlush: zlib.constants.Z_SYNC_FLUSH, chunkSize: Math.max(64 * 1024, data.length + 1024) };
-    if (dictionary) opts.dictionary = dictionary;
-    zlib.deflateRaw(data, opts, (err, out) => (err ? reject(err) : resolve(out)));
-  });
+function deflateRawAsync(data: Buffer, opts: zlib.ZlibOptions): Promise<Buffer> {
+  return new Promise((resolve, reject) => zlib.deflateRaw(data, opts, (err, out) => (err ? reject(err) : resolve(out))));
+}
+
+const SAMPLE = 16 * 1024;
+const SAMPLES = 4;
+const STORED_MAX = 65535;
+
+/**
+ * Incompressible data (already compressed files, random bytes) costs deflate the most time for
+ * nothing. Each block is first probed: SAMPLES spread slices compressed at level 1; when none
+ * shrinks below 97 %, the block is written as deflate *stored* blocks (valid deflate, read by
+ * every inflater) instead. The decision depends only on the bytes, so output stays deterministic.
+ */
+async function incompressible(data: Buffer): Promise<boolean> {
+  if (data.length < SAMPLE * SAMPLES * 2) return false;
+  const step = Math.floor((data.length - SAMPLE) / (SAMPLES - 1));
+  const outs = await Promise.all(Array.from({ length: SAMPLES }, (_, i) => deflateRawAsync(data.subarray(i * step, i * step + SAMPLE), { level: 1 })));
+  return outs.every((o) => o.length > SAMPLE * 0.97);
+}
+
+/** Non-final stored deflate blocks holding `data` (the stream is byte-aligned before and after). */
+function storedBlocks(data: Buffer): Buffer {
+  const n = Math.ceil(data.length / STORED_MAX);
+  const out = Buffer.allocUnsafe(data.length + 5 * n);
+  let o = 0;
+  for (let i = 0; i < data.length; i += STORED_MAX) {
+    const len = Math.min(STORED_MAX, data.length - i);
+    out[o] = 0; // BFINAL=0, BTYPE=00 (stored), then padding to the byte boundary
+    out.writeUInt16LE(len, o + 1);
+    out.writeUInt16LE(~len & 0xffff, o + 3);
+    data.copy(out, o + 5, i, i + len);
+    o += 5 + len;
+  }
+  return out;
+}
+
+async function deflateBlock(data: Buffer, level: number, dictionary: Buffer | undefined): Promise<Buffer> {
+  if (level > 0 && (await incompressible(data))) return storedBlocks(data);
+  const opts: zlib.ZlibOptions = { level, finishFlush: zlib.constants.Z_SYNC_FLUSH, chunkSize: Math.max(64 * 1024, data.length + 1024) };
+  if (dictionary) opts.dictionary = dictionary;
+  return deflateRawAsync(data, opts);
 }
 
 /** Re-cut a stream of buffers into blocks of exactly `size` bytes (the last may be shorter). */
