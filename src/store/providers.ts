@@ -5,10 +5,12 @@
 import { registerRootProvider } from './gc.js';
 import { imageRootProvider } from './image-roots.js';
 import { leaseRootProvider } from './leases.js';
+import { containerRootProvider } from './container-roots.js';
 import { cacheRootProvider } from '../cache/gc-roots.js';
 
 registerRootProvider(imageRootProvider);
 registerRootProvider(leaseRootProvider);
+registerRootProvider(containerRootProvider);
 registerRootProvider(cacheRootProvider);
 
 export { rootProviders } from './gc.js';

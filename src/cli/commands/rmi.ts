@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { FailedPreconditionError, KilnError } from '../../diagnostics/errors.js';
 import { isDigest, shortId } from '../../image/digest.js';
 import { parseReference } from '../../image/reference.js';
+import { imageUsers } from '../../store/container-roots.js';
 import { openStores, type Stores } from '../../store/index.js';
 import type { CliContext } from '../context.js';
 import { reportError } from '../main.js';
@@ -22,6 +23,22 @@ export async function removeImage(s: Stores, q: string, force: boolean): Promise
       `conflict: unable to delete ${shortId(img.id)} (must be forced) - image is referenced in multiple repositories`,
       { code: 'IMAGE_IN_USE', hint: 'remove the tags one by one, or use -f' },
     );
+  }
+  const users = (await imageUsers(s.root)).get(record.target.digest);
+  if (users && users.length > 0) {
+    if (!force) {
+      throw new FailedPreconditionError(
+        `conflict: unable to ${by === 'name' ? `remove repository reference "${q}"` : `delete ${shortId(img.id)}`} (must force) - container ${users[0]} is using its referenced image ${shortId(img.id)}`,
+        { code: 'IMAGE_IN_USE', hint: 'remove the container first (kiln rm), or use -f to untag it anyway' },
+      );
+    }
+    // forced: the names go, the image stays (dangling) for the containers that use it
+    for (const n of named) {
+      await s.images.untag(n);
+      out.push(`Untagged: ${parseReference(n, { defaultTag: false }).familiar()}`);
+    }
+    await s.images.addDangling(record.target);
+    return out;
   }
   // the image goes: every record of this image ID (named, dangling, other manifest formats)
   const keys: string[] = [];

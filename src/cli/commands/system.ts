@@ -1,0 +1,106 @@
+import { createInterface } from 'node:readline';
+import type { Command } from 'commander';
+import { UsageError } from '../../diagnostics/errors.js';
+import { formatTable, humanSize } from '../../image/format.js';
+import { parseReference } from '../../image/reference.js';
+import { openStores } from '../../store/index.js';
+import { checkStore, diskUsage, prune } from '../../store/system.js';
+import type { CliContext } from '../context.js';
+
+function pct(part: number, whole: number): string {
+  return whole === 0 ? '' : ` (${Math.round((part / whole) * 100)}%)`;
+}
+
+async function confirm(ctx: CliContext, question: string): Promise<boolean> {
+  ctx.stdout.write(question);
+  if (!process.stdin.readable) return false;
+  const rl = createInterface({ input: process.stdin });
+  try {
+    const answer = await new Promise<string>((resolve) => {
+      rl.once('line', resolve);
+      rl.once('close', () => resolve(''));
+    });
+    return /^y(es)?$/i.test(answer.trim());
+  } finally {
+    rl.close();
+  }
+}
+
+export async function dfAction(ctx: CliContext, opts: { format?: string }): Promise<void> {
+  const rows = await diskUsage(await openStores(ctx.root()));
+  const format = opts.format ?? 'table';
+  if (format === 'json') {
+    for (const r of rows) {
+      ctx.stdout.write(
+        `${JSON.stringify({ Type: r.type, TotalCount: String(r.total), Active: String(r.active), Size: humanSize(r.size), Reclaimable: `${humanSize(r.reclaimable)}${pct(r.reclaimable, r.size)}` })}\n`,
+      );
+    }
+    return;
+  }
+  if (format !== 'table') throw new UsageError(`invalid value "${format}" for "--format": expected table or json`);
+  ctx.stdout.write(
+    formatTable(
+      ['TYPE', 'TOTAL', 'ACTIVE', 'SIZE', 'RECLAIMABLE'],
+      rows.map((r) => [r.type, String(r.total), String(r.active), humanSize(r.size), `${humanSize(r.reclaimable)}${pct(r.reclaimable, r.size)}`]),
+    ),
+  );
+}
+
+export async function pruneAction(ctx: CliContext, opts: { all?: boolean; force?: boolean }): Promise<void> {
+  if (!opts.force) {
+    const what = opts.all
+      ? '  - all images without at least one container associated to them\n  - all build cache\n'
+      : '  - all dangling images\n';
+    const ok = await confirm(
+      ctx,
+      `WARNING! This will remove:\n${what}  - all content no image, container, build cache record or running operation refers to\n\nAre you sure you want to continue? [y/N] `,
+    );
+    if (!ok) {
+      ctx.stdout.write('\n');
+      return;
+    }
+  }
+  const res = await prune(await openStores(ctx.root()), { all: !!opts.all });
+  if (res.untagged.length || res.deletedImages.length) {
+    ctx.stdout.write('Deleted Images:\n');
+    for (const u of res.untagged) ctx.stdout.write(`untagged: ${parseReference(u, { defaultTag: false }).familiar()}\n`);
+    for (const d of res.deletedImages) ctx.stdout.write(`deleted: ${d}\n`);
+    ctx.stdout.write('\n');
+  }
+  if (res.deletedCacheRecords) ctx.stdout.write(`Deleted build cache records: ${res.deletedCacheRecords}\n\n`);
+  if (res.removedBlobs) ctx.stdout.write(`Deleted content blobs: ${res.removedBlobs}\n\n`);
+  ctx.stdout.write(`Total reclaimed space: ${humanSize(res.reclaimedBytes)}\n`);
+}
+
+export async function checkAction(ctx: CliContext, opts: { quiet?: boolean }): Promise<void> {
+  const res = await checkStore(await openStores(ctx.root()));
+  for (const p of res.problems) ctx.stdout.write(`${p.kind}: ${p.message}\n`);
+  if (!opts.quiet) {
+    for (const o of res.orphaned) ctx.stdout.write(`orphaned: ${o.digest} (${humanSize(o.size)}, referenced by nothing; "kiln system prune" removes it)\n`);
+  }
+  const count = (k: string) => res.problems.filter((p) => p.kind === k).length;
+  ctx.stdout.write(
+    `checked ${res.blobs} blobs (${humanSize(res.bytes)}): ${count('corrupt')} corrupt, ${count('missing')} missing, ${count('invalid')} invalid, ${count('stray')} stray, ${res.orphaned.length} orphaned\n`,
+  );
+  if (res.problems.length > 0) ctx.exitCode = 1;
+}
+
+export function register(program: Command, ctx: CliContext): void {
+  const system = program.command('system').description('Manage the kiln store');
+  system
+    .command('df')
+    .description('Show disk usage (images, containers, volumes, build cache)')
+    .option('--format <format>', 'table or json', 'table')
+    .action(async (opts: { format?: string }) => dfAction(ctx, opts));
+  system
+    .command('prune')
+    .description('Remove dangling images and unreferenced content (-a: all unused images and build cache)')
+    .option('-a, --all', 'remove all unused images, not just dangling ones, and all build cache')
+    .option('-f, --force', 'do not prompt for confirmation')
+    .action(async (opts: { all?: boolean; force?: boolean }) => pruneAction(ctx, opts));
+  system
+    .command('check')
+    .description('Re-hash every blob and check that images, cache records and containers point at good content (exit 1 on problems)')
+    .option('-q, --quiet', 'do not list orphaned blobs')
+    .action(async (opts: { quiet?: boolean }) => checkAction(ctx, opts));
+}

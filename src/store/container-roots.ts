@@ -1,0 +1,28 @@
+/**
+ * Containers keep their image: its blobs are GC roots (so `kiln commit` can reuse the parent layers), and
+ * `kiln rmi` / `kiln system prune -a` refuse/skip images a container was created from (docker's rule).
+ */
+import { ContainerStore } from '../container/store.js';
+import { isDigest } from '../image/digest.js';
+import type { Digest } from '../image/types.js';
+import type { GcNode, RootProvider } from './gc.js';
+
+/** Manifest digests of images used by containers -> container names. */
+export async function imageUsers(root: string): Promise<Map<string, string[]>> {
+  const users = new Map<string, string[]>();
+  for (const c of await new ContainerStore(root).list().catch(() => [])) {
+    const d = c.record.imageDigest;
+    if (!isDigest(d)) continue;
+    users.set(d, [...(users.get(d) ?? []), c.record.name]);
+  }
+  return users;
+}
+
+export const containerRootProvider: RootProvider = {
+  name: 'containers',
+  async roots(root) {
+    const out: GcNode[] = [];
+    for (const d of (await imageUsers(root)).keys()) out.push({ digest: d as Digest });
+    return out;
+  },
+};
