@@ -156,9 +156,13 @@ static int open_in_root(int rootfd, const char *path, int flags, uint64_t extra_
   return syscall(SYS_openat2, rootfd, path, &how, sizeof how);
 }
 
-/* Open (creating if missing: a directory, or a file when `file`) `path` inside the root, as O_PATH. */
-static int mkopen_in_root(int rootfd, const char *path, int file) {
+/* Open (creating if missing: a directory, or a file when `file`) `path` inside the root, as O_PATH.
+   A dangling symlink on the way is followed inside the root: its target is created there (runc's MkdirAll). */
+static int mkopen_depth(int rootfd, const char *path, int file, int depth);
+static int mkopen_in_root(int rootfd, const char *path, int file) { return mkopen_depth(rootfd, path, file, 0); }
+static int mkopen_depth(int rootfd, const char *path, int file, int depth) {
   char clean[PATH_MAX];
+  if (depth > 40) { errno = ELOOP; return -1; }
   clean_path(path, clean, sizeof clean);
   int fd = open_in_root(rootfd, clean, O_PATH, 0);
   if (fd >= 0 || errno != ENOENT) return fd;
@@ -179,6 +183,17 @@ static int mkopen_in_root(int rootfd, const char *path, int file) {
         r = openat(parent, name + 1, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
         if (r >= 0) close(r);
       } else r = mkdirat(parent, name + 1, 0755);
+      if (r < 0 && errno == EEXIST) {
+        char link[PATH_MAX], next[PATH_MAX * 2 + 2];
+        ssize_t n = readlinkat(parent, name + 1, link, sizeof link - 1);
+        if (n > 0) { /* a dangling symlink: continue at its target, resolved from the root */
+          link[n] = 0;
+          *name = 0;
+          snprintf(next, sizeof next, "%s/%s%s%s", link[0] == '/' ? "" : clean, link, slash ? "/" : "", slash ? slash + 1 : "");
+          close(parent);
+          return mkopen_depth(rootfd, next, file, depth + 1);
+        }
+      }
       close(parent);
       if (r < 0 && errno != EEXIST) return -1;
       cur = open_in_root(rootfd, clean, O_PATH, 0);
@@ -676,7 +691,7 @@ static void mask_paths(const jval *list) {
         struct stat ns;
         if (null < 0 || fstat(null, &ns) || !S_ISCHR(ns.st_mode) || ns.st_rdev != makedev(1, 3)) die("/dev/null is not the null device");
       }
-      bind_onto(null, NULL, fd, MS_BIND, 0);
+      bind_onto(null, NULL, fd, MS_BIND | MS_RDONLY, 0); /* read-only: writes fail EROFS */
     }
     close(fd);
   }
@@ -1028,7 +1043,8 @@ static int cmd_run(int argc, char **argv) {
   write_pidfile(pidfile, pid);
   int status = supervise(pid, master);
   g_child = 0;
-  if (cg_oom_kills(&cg) > 0) logf_("warning", "container %s: a process was killed by the OOM killer (memory limit reached)", id);
+  long long ooms = cg_oom_kills(&cg);
+  if (ooms > 0) logf_("warning", "oom-kill: %lld process(es) of container %s killed by the OOM killer (memory limit reached)", ooms, id);
   return status;
 }
 

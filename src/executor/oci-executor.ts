@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { KilnError } from '../diagnostics/errors.js';
 import { directDir, mountAll, unmountAll } from '../snapshot/mount.js';
 import type { Mount } from '../snapshot/types.js';
-import { Cgroup } from './cgroups.js';
+import { Cgroup, cgroupVersion } from './cgroups.js';
 import { generateSpec, processSpec } from './spec.js';
 import type { ExecMount, ExecTarget, Executor, ProcessIO, ProcessSpec, RunOptions, RunResult, RuntimeName } from './types.js';
 
@@ -38,20 +38,25 @@ function signalName(code: number): string | undefined {
   return Object.entries(os.constants.signals).find(([, n]) => n === code - 128)?.[0];
 }
 
-/** The error lines of a runtime's --log-format json log (kiln-runtime and runc write the same shape). */
-async function logErrors(file: string): Promise<string[]> {
+/**
+ * The error lines of a runtime's --log-format json log (kiln-runtime and runc write the same shape),
+ * and whether the runtime reported an OOM kill (kiln-runtime logs "oom-kill: ..." as a warning).
+ */
+async function readLog(file: string): Promise<{ errors: string[]; oomKill: boolean }> {
   const text = await fs.readFile(file, 'utf8').catch(() => '');
-  const out: string[] = [];
+  const errors: string[] = [];
+  let oomKill = false;
   for (const line of text.split('\n')) {
     if (!line.trim()) continue;
     try {
       const e = JSON.parse(line) as { level?: string; msg?: string };
-      if (e.level === 'error' || e.level === 'fatal') out.push(String(e.msg ?? ''));
+      if (e.level === 'error' || e.level === 'fatal') errors.push(String(e.msg ?? ''));
+      if (String(e.msg ?? '').startsWith('oom-kill:')) oomKill = true;
     } catch {
-      out.push(line);
+      errors.push(line);
     }
   }
-  return out;
+  return { errors, oomKill };
 }
 
 interface Spawned {
@@ -166,6 +171,13 @@ export abstract class OciRuntimeExecutor implements Executor {
         }, 3)
       : undefined;
 
+    // cgroup v1 counts OOM kills only in the victim's own cgroup, which the runtime removes when the
+    // container ends: watch it while the container runs (v2 counts hierarchically in kiln/<id>).
+    let ctrOoms = 0;
+    const ctr = Cgroup.open(`${cgroup.rel}/ctr`);
+    const oomPoll = !isExec && cgroupVersion() === 1
+      ? setInterval(() => void ctr.oomKillCount().then((n) => (ctrOoms = Math.max(ctrOoms, n))), 20)
+      : undefined;
     let killTimer: NodeJS.Timeout | undefined;
     const onAbort = () => {
       const targetPid = isExec ? fs.readFile(s.pidFile, 'utf8').then((t) => Number(t)).catch(() => 0) : Promise.resolve(0);
@@ -191,11 +203,12 @@ export abstract class OciRuntimeExecutor implements Executor {
       child.stdout?.destroy();
       child.stderr?.destroy();
       const exitCode = exit.code ?? 128 + (os.constants.signals[exit.sig ?? 'SIGKILL'] ?? 9);
-      const errors = await logErrors(s.logFile);
+      if (oomPoll) ctrOoms = Math.max(ctrOoms, await ctr.oomKillCount());
+      const { errors, oomKill } = await readLog(s.logFile);
       if (errors.length && exitCode !== 0 && !started && !(await fs.stat(s.pidFile).then(() => true, () => false))) {
         throw new KilnError('RUNTIME_START_FAILED', `${this.runtime}: ${errors.join('; ')}`, { hint: `container ${id}, exit status ${exitCode}` });
       }
-      const oomKilled = (await cgroup.oomKillCount()) > oomBefore;
+      const oomKilled = oomKill || ctrOoms > 0 || (await cgroup.oomKillCount()) > oomBefore;
       const result: RunResult = { exitCode, oomKilled };
       const sig = signalName(exitCode);
       if (sig) result.signal = sig;
@@ -208,6 +221,7 @@ export abstract class OciRuntimeExecutor implements Executor {
       return result;
     } finally {
       if (poll) clearInterval(poll);
+      if (oomPoll) clearInterval(oomPoll);
       if (killTimer) clearTimeout(killTimer);
       signal?.removeEventListener('abort', onAbort);
     }
