@@ -35,7 +35,8 @@ export function trailingSpaceStart(s: string): number {
 export function goTrimSpace(s: string): string {
   const i = leadingSpace(s);
   if (i === s.length) return '';
-  return s.slice(i, trailingSpaceStart(s));
+  const j = trailingSpaceStart(s);
+  return i === 0 && j === s.length ? s : s.slice(i, j);
 }
 
 /** strings.ToLower: simple (one-to-one) case mapping, no context rules. */
