@@ -2,7 +2,7 @@
 export type * from './types.js';
 export { parse, INSTRUCTIONS, MAX_LINE_BYTES } from './parse.js';
 export { dump, dumpInstruction } from './dump.js';
-export { astToJson, instructionToJson, type JsonAst, type JsonInstruction, type JsonHeredoc } from './json.js';
+export { astToJson, instructionToJson, stringifyJsonAst, type JsonAst, type JsonInstruction, type JsonHeredoc } from './json.js';
 export { goQuote, goQuoteList, goLower, goTrimSpace, isGoSpace } from './gotext.js';
 export { parseWords, parseWordPieces, parseNameVal, parseJsonArray, splitWhitespace, ERR_NOT_STRING_ARRAY } from './line-parsers.js';
 export { splitCommand } from './split-command.js';

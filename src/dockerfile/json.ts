@@ -53,3 +53,33 @@ export function astToJson(ast: Ast): JsonAst {
   for (const [k, v] of Object.entries(ast.directives)) if (v !== undefined) directives[k] = v;
   return { directives, instructions: ast.instructions.map(instructionToJson), warnings: ast.warnings };
 }
+
+/**
+ * JSON text of the document. JSON.stringify recurses per nesting level, so a hostile
+ * `ONBUILD ONBUILD ...` chain thousands deep would overflow the stack; deep chains are
+ * written without indentation by an iterative writer instead.
+ */
+export function stringifyJsonAst(doc: JsonAst): string {
+  const depth = (i: JsonInstruction): number => {
+    let d = 0;
+    for (let n: JsonInstruction | undefined = i; n; n = n.child) d++;
+    return d;
+  };
+  if (doc.instructions.every((i) => depth(i) <= 32)) return JSON.stringify(doc, null, 2);
+  const parts: string[] = ['{"directives":', JSON.stringify(doc.directives), ',"instructions":['];
+  doc.instructions.forEach((inst, k) => {
+    if (k > 0) parts.push(',');
+    let levels = 0;
+    for (let n: JsonInstruction | undefined = inst; n; n = n.child) {
+      const { child, ...flat } = n;
+      const text = JSON.stringify(flat);
+      if (child) {
+        parts.push(text.slice(0, -1), ',"child":');
+        levels++;
+      } else parts.push(text);
+    }
+    parts.push('}'.repeat(levels));
+  });
+  parts.push('],"warnings":', JSON.stringify(doc.warnings), '}');
+  return parts.join('');
+}

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { formatDiagnostic } from '../../diagnostics/format.js';
 import { NotFoundError } from '../../diagnostics/errors.js';
-import { astToJson, dump, parse } from '../../dockerfile/index.js';
+import { astToJson, dump, parse, stringifyJsonAst } from '../../dockerfile/index.js';
 import type { CliContext } from '../context.js';
 
 export interface ParseCommandOptions {
@@ -38,7 +38,7 @@ export async function parseAction(ctx: CliContext, opts: ParseCommandOptions, st
   ctx.sources.set(name, bytes.toString('utf8'));
   const ast = parse(bytes, { file: name });
   if (opts.json) {
-    ctx.stdout.write(`${JSON.stringify(astToJson(ast), null, 2)}\n`);
+    ctx.stdout.write(`${stringifyJsonAst(astToJson(ast))}\n`);
     return;
   }
   for (const w of ast.warnings) ctx.stderr.write(`${formatDiagnostic(w)}\n`);
