@@ -46,6 +46,16 @@ export function rootProviders(): RootProvider[] {
 }
 
 /**
+ * Every provider kiln knows (src/store/providers.ts), loaded on first use so that commands which never
+ * collect garbage do not load the cache and container modules. A provider that fails to load makes GC
+ * fail rather than run with too few roots.
+ */
+export async function defaultRootProviders(): Promise<RootProvider[]> {
+  await import('./providers.js');
+  return rootProviders();
+}
+
+/**
  * Pure tri-colour mark: every node reachable from `roots` through `children`.
  * Cycles and shared children are visited once.
  */
@@ -133,7 +143,7 @@ export interface CollectResult {
 /** Mark from every provider's roots, then delete unreachable blobs. */
 export async function collectGarbage(options: CollectOptions): Promise<CollectResult> {
   const { content } = options;
-  const ps = options.providers ?? rootProviders();
+  const ps = options.providers ?? (await defaultRootProviders());
   const roots: GcNode[] = [];
   for (const p of ps) {
     for (const r of await p.roots(options.root)) if (isDigest(r.digest)) roots.push(r);

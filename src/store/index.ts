@@ -4,7 +4,6 @@
  */
 import { LocalContentStore, type LocalContentStoreOptions } from '../content/local.js';
 import { ImageStore } from '../image/store.js';
-import './providers.js';
 
 export interface Stores {
   root: string;
@@ -18,7 +17,7 @@ export async function openStores(root: string, options: LocalContentStoreOptions
   return { root: content.root, content, images };
 }
 
-export { collectGarbage, mark, sweep, registerRootProvider, rootProviders, contentChildren } from './gc.js';
+export { collectGarbage, mark, sweep, registerRootProvider, rootProviders, defaultRootProviders, contentChildren } from './gc.js';
 export type { GcNode, RootProvider, CollectResult } from './gc.js';
 export { createLease, type Lease } from './leases.js';
 export { withLock, acquireLock } from './lock.js';

@@ -9,7 +9,7 @@ import { VolumeStore, dirSize } from '../container/volumes.js';
 import { isDigest } from '../image/digest.js';
 import { parseImageConfig, parseManifestOrIndex } from '../image/manifest.js';
 import type { Descriptor, Digest } from '../image/types.js';
-import { contentChildren, collectGarbage, mark, rootProviders, type GcNode } from './gc.js';
+import { contentChildren, collectGarbage, defaultRootProviders, mark, type GcNode } from './gc.js';
 import { imageUsers } from './container-roots.js';
 import type { Stores } from './index.js';
 
@@ -211,7 +211,7 @@ export async function checkStore(s: Stores, onProgress?: (done: number) => void)
 
   // other roots (cache records, leases, containers) must point at existing blobs
   const roots: GcNode[] = [];
-  for (const p of rootProviders()) {
+  for (const p of await defaultRootProviders()) {
     const rs = await p.roots(s.root).catch(() => []);
     roots.push(...rs);
     if (p.name === 'images') continue;
