@@ -8,6 +8,17 @@ export type CacheKey = string;
 export interface LayerRef {
   descriptor: Descriptor;
   diffID: Digest;
+  /**
+   * The step changed nothing: the layer is an empty tar. Kept in the chain so the i-th layer-making
+   * history entry matches the i-th layer, and dropped (history entry marked empty_layer) on export,
+   * as BuildKit's normalizeLayersAndHistory does.
+   */
+  empty?: boolean;
+  /**
+   * When the step that made the layer ran (or SOURCE_DATE_EPOCH): the history time of the layer, so a
+   * rebuild from cache, in this root or another, gives the same image config and ID (as BuildKit).
+   */
+  created?: string;
 }
 
 /**

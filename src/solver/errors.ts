@@ -8,6 +8,8 @@ import type { SourceRange } from '../diagnostics/types.js';
  */
 export class VertexError extends KilnError {
   readonly vertex: { digest: string; name: string; ranges: readonly SourceRange[] };
+  /** A command that opens a shell in the state before the failed step (set by the build). */
+  debugCommand?: string;
 
   constructor(vertex: { digest: string; name: string; ranges?: readonly SourceRange[] }, cause: unknown) {
     const inner = cause instanceof Error ? cause : new Error(String(cause));

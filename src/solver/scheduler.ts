@@ -27,6 +27,7 @@ interface KeyInfo {
   noCache: boolean;
   /** The op itself asked never to be cached, with this reason. */
   opNoCache?: string;
+  silentMiss?: boolean;
 }
 
 /**
@@ -68,6 +69,11 @@ export class Solver<V extends SolveVertex = SolveVertex> {
       if (opts.signal.aborted) onAbort();
       else opts.signal.addEventListener('abort', onAbort, { once: true });
     }
+  }
+
+  /** What is known about each vertex so far (also after a failed solve: the steps that completed). */
+  get vertexOutcomes(): ReadonlyMap<string, VertexOutcome> {
+    return this.outcomes;
   }
 
   /** The signal every op sees; aborted on the first failure or on cancellation. */
@@ -191,6 +197,7 @@ export class Solver<V extends SolveVertex = SolveVertex> {
       const noCache = this.noCacheFor(v) || cm.noCache === true;
       const info: KeyInfo = { key, inputKeys, components: cm.components ?? {}, noCache };
       if (cm.noCache) info.opNoCache = cm.noCacheReason ?? 'this step always runs';
+      if (cm.silentMiss) info.silentMiss = true;
       if (!noCache) {
         const rec = await this.opts.cache.get(key);
         if (rec) {
@@ -240,7 +247,7 @@ export class Solver<V extends SolveVertex = SolveVertex> {
     try {
       result = await this.schedule(async () => {
         started = this.now();
-        this.emit({ type: 'vertex.cacheMiss', digest: v.digest, time: started, name: v.name, reason });
+        if (!info.silentMiss) this.emit({ type: 'vertex.cacheMiss', digest: v.digest, time: started, name: v.name, reason });
         this.emit({ type: 'vertex.started', digest: v.digest, time: started, name: v.name, ...(v.ranges ? { ranges: v.ranges } : {}) });
         return h.exec(this.context(v, info.inputKeys, info.key), inputs);
       });

@@ -38,6 +38,8 @@ export interface CacheMap {
   noCache?: boolean;
   /** Why, for the progress output (default: "this step always runs"). */
   noCacheReason?: string;
+  /** Do not announce a cache miss for this op (internal steps such as loading the build context). */
+  silentMiss?: boolean;
 }
 
 export interface OpContext<V extends SolveVertex = SolveVertex> {

@@ -22,6 +22,7 @@ export const commandModules: Array<Loader | { names: string[]; load: Loader }> =
   { names: ['logout'], load: () => import('./logout.js') },
   { names: ['parse'], load: () => import('./parse.js') },
   { names: ['plan'], load: () => import('./plan.js') },
+  { names: ['build'], load: () => import('./build.js') },
   { names: ['images'], load: () => import('./images.js') },
   { names: ['image'], load: () => import('./image.js') },
   { names: ['tag'], load: () => import('./tag.js') },

@@ -31,18 +31,20 @@ async function* counted(src: AsyncIterable<LayerEntry>, n: { count: number }): A
 
 /**
  * Turn the active snapshot `key` (built on `parent`) into a step result: diff it into a layer
- * in the content store and commit it as `name`. No changes → no layer and no new snapshot
- * (the parent's result is returned), as BuildKit drops empty layers. The active snapshot is
+ * in the content store and commit it as `name`. No changes → no new snapshot and an `empty`
+ * layer (dropped on export, as BuildKit drops empty layers). The active snapshot is
  * gone afterwards in every case; on failure nothing is committed.
  */
 export async function commitStep(deps: WorkerDeps, key: string, name: string, parent: StepResult): Promise<StepResult> {
   const sn = deps.snapshotter;
+  const sde = deps.diff.sourceDateEpoch;
+  const created = new Date(sde !== undefined ? sde * 1000 : Date.now()).toISOString();
   try {
     const n = { count: 0 };
     const layer = await writeLayer(deps.content, counted(await snapshotChanges(sn, key, deps.diff), n), deps.diff);
     if (n.count === 0) {
       await sn.remove(key);
-      return { snapshot: parent.snapshot, layers: parent.layers };
+      return { snapshot: parent.snapshot, layers: [...parent.layers, { descriptor: layer.descriptor, diffID: layer.diffID, empty: true, created }] };
     }
     try {
       await sn.commit(name, key, { 'kiln.layer.diffid': layer.diffID, 'kiln.layer.digest': layer.descriptor.digest });
@@ -50,7 +52,7 @@ export async function commitStep(deps: WorkerDeps, key: string, name: string, pa
       if (!isAlreadyExists(err)) throw err;
       await sn.remove(key).catch(() => undefined); // another build committed the same step first
     }
-    return { snapshot: name, layers: [...parent.layers, { descriptor: layer.descriptor, diffID: layer.diffID }] };
+    return { snapshot: name, layers: [...parent.layers, { descriptor: layer.descriptor, diffID: layer.diffID, created }] };
   } catch (err) {
     await sn.remove(key).catch(() => undefined);
     throw err;

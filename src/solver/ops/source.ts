@@ -70,6 +70,7 @@ export class SourceHandler implements OpHandler<Vertex> {
           digest: digestOf({ kind: 'local', name: src.name }),
           noCache: true,
           noCacheReason: 'the build context is read on every build (COPY keys use its content)',
+          silentMiss: true,
         };
       case 'http':
         return { digest: digestOf(src), ...(src.checksum ? {} : { noCache: true, noCacheReason: 'ADD of a URL without --checksum is always fetched' }) };

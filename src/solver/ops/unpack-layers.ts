@@ -4,7 +4,8 @@ import type { LayerRef } from '../../cache/types.js';
 import type { WorkerDeps } from './deps.js';
 
 /** Make a layer chain a committed snapshot (named by chain ID, like unpacked images). */
-export async function unpackLayers(deps: WorkerDeps, layers: readonly LayerRef[]): Promise<string | null> {
+export async function unpackLayers(deps: WorkerDeps, all: readonly LayerRef[]): Promise<string | null> {
+  const layers = all.filter((l) => !l.empty);
   // unpackImage needs only the manifest layers and the config diff_ids
   const pseudo = {
     manifest: { layers: layers.map((l) => l.descriptor) },
