@@ -815,6 +815,7 @@ __attribute__((noreturn)) static void container_child(struct ctx *c, sigset_t *f
     if (main_pid == 0) finish_and_exec(&c->pr, tty);
     close(err_fd); err_fd = -1;
     if (tty >= 0) close(tty);
+    prctl(PR_SET_NAME, "kiln-init", 0, 0, 0);
     sigaddset(fwd, SIGCHLD);
     init_loop(main_pid, fwd);
   }
