@@ -355,38 +355,49 @@ function toCommand(ctx: ConvertContext, d: DispatchState, inst: Command, onbuild
   return cmd;
 }
 
+/** Iterative DFS (a file may chain 100,000 stages): the first dependency edge that closes a cycle. */
 function checkCycles(states: readonly DispatchState[]): void {
-  const visited = new Set<DispatchState>();
+  const done = new Set<DispatchState>();
   const onPath = new Set<DispatchState>();
-  const visit = (s: DispatchState): Command | undefined => {
-    if (visited.has(s)) return undefined;
-    visited.add(s);
-    onPath.add(s);
-    for (const [dep, cmd] of s.deps) {
-      if (onPath.has(dep)) return cmd;
-      const c = visit(dep);
-      if (c) return c;
-    }
-    onPath.delete(s);
-    return undefined;
-  };
-  for (const s of states) {
-    const cmd = visit(s);
-    if (cmd) {
-      throw graphError(GraphCode.CircularDependency, `circular dependency detected on stage: ${s.stageName || s.name || s.baseName}`, cmd.range, 'a stage cannot copy from itself or from a stage that copies from it');
+  for (const root of states) {
+    if (done.has(root)) continue;
+    const stack: { s: DispatchState; it: Iterator<[DispatchState, Command | undefined]> }[] = [{ s: root, it: root.deps.entries() }];
+    onPath.add(root);
+    while (stack.length) {
+      const top = stack[stack.length - 1]!;
+      const next = top.it.next();
+      if (next.done) {
+        onPath.delete(top.s);
+        done.add(top.s);
+        stack.pop();
+        continue;
+      }
+      const [dep, cmd] = next.value;
+      if (onPath.has(dep)) {
+        throw graphError(
+          GraphCode.CircularDependency,
+          `circular dependency detected on stage: ${root.stageName || root.name || root.baseName}`,
+          cmd?.range ?? root.range,
+          'a stage cannot copy from itself or from a stage that copies from it',
+        );
+      }
+      if (done.has(dep)) continue;
+      onPath.add(dep);
+      stack.push({ s: dep, it: dep.deps.entries() });
     }
   }
 }
 
 function reachableStates(target: DispatchState): Set<DispatchState> {
   const out = new Set<DispatchState>();
-  const add = (s: DispatchState): void => {
-    if (out.has(s)) return;
+  const todo = [target];
+  while (todo.length) {
+    const s = todo.pop()!;
+    if (out.has(s)) continue;
     out.add(s);
-    if (s.base) add(s.base);
-    for (const d of s.deps.keys()) add(d);
-  };
-  add(target);
+    if (s.base) todo.push(s.base);
+    for (const d of s.deps.keys()) todo.push(d);
+  }
   return out;
 }
 

@@ -32,7 +32,6 @@ export const InstrCode = {
   Network: 'INSTR_INVALID_NETWORK',
   Security: 'INSTR_INVALID_SECURITY',
   Device: 'INSTR_INVALID_DEVICE',
-  Source: 'INSTR_INVALID_SOURCE',
 } as const;
 
 export type InstrCode = (typeof InstrCode)[keyof typeof InstrCode];

@@ -23,7 +23,7 @@ export function parseFrom(req: ParseRequest): FromInstruction {
     }
     name = { value: lower, range: args[2]!.range };
   } else if (args.length !== 1) {
-    const range = args.length === 0 ? node.range : args.length > 3 ? args[3]!.range : args[1]!.range;
+    const range = args.length === 0 ? node.range : args.length > 3 && args[1]!.value.toLowerCase() === 'as' ? args[3]!.range : args[1]!.range;
     throw instrError(
       args.length === 0 ? InstrCode.MissingArgument : InstrCode.TooManyArguments,
       'FROM requires either one or three arguments',
