@@ -4,6 +4,7 @@ import type { ContentStore } from '../content/types.js';
 import { MAX_CONFIG_BYTES } from '../image/manifest.js';
 import type { Descriptor, Platform } from '../image/types.js';
 import { createRegistryClient, type RegistryClient } from './client.js';
+import { hasCode } from '../diagnostics/errors.js';
 import { RegistryError } from './errors.js';
 import { hostPlatform, parsePlatform, selectManifest } from './platform.js';
 import { formatReference, parseRegistryReference } from './reference.js';
@@ -43,7 +44,9 @@ export async function fetchBlobsInto(
       queue.add(async () => {
         if (failed) return;
         let last = 0;
+        // The store verifies the digest before it commits; hashing here too would double the CPU work.
         const stream = client.fetchBlob(repository, desc, {
+          verifyDigest: false,
           onProgress: (n) => {
             if (n - last >= 512 * 1024 || n === desc.size) {
               last = n;
@@ -60,8 +63,15 @@ export async function fetchBlobsInto(
           emit({ type: 'blob', digest: desc.digest, kind, status: 'downloaded', current: desc.size, total: desc.size });
         } catch (err) {
           emit({ type: 'blob', digest: desc.digest, kind, status: 'failed', total: desc.size });
-          // Report the registry's reason (digest mismatch, truncated …) rather than the store's echo of it.
-          throw streamErr instanceof RegistryError ? streamErr : err;
+          // Report the registry's reason (truncated, too large …) rather than the store's echo of it.
+          if (streamErr instanceof RegistryError) throw streamErr;
+          if (hasCode(err, 'CONTENT_DIGEST_MISMATCH')) {
+            throw new RegistryError('REGISTRY_DIGEST_MISMATCH', `blob ${desc.digest}: the registry sent content with another digest; nothing was stored`, { cause: err });
+          }
+          if (hasCode(err, 'CONTENT_SIZE_MISMATCH')) {
+            throw new RegistryError('REGISTRY_SIZE_MISMATCH', `blob ${desc.digest}: the registry sent ${desc.size === 0 ? 'data for an empty blob' : 'the wrong number of bytes'}; nothing was stored`, { cause: err });
+          }
+          throw err;
         } finally {
           live.delete(stream);
         }
