@@ -88,7 +88,7 @@ export async function commitContainer(engine: ContainerEngine, c: Container, o: 
     Labels: r.labels,
   };
   for (const change of o.changes) cfg = applyChange(cfg, change);
-  const image = await engine.images.getImage(r.imageDigest);
+  const image = await engine.images.loadTarget(r.imageTarget);
   const sn = await engine.snapshotter();
   const layer = await diffSnapshot(sn, r.snapshotKey, engine.content);
   const now = new Date().toISOString();

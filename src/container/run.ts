@@ -93,6 +93,7 @@ export async function createContainer(engine: ContainerEngine, o: CreateOptions)
       name,
       image: o.image,
       imageDigest: image.id,
+      imageTarget: image.target,
       created: new Date().toISOString(),
       args: proc.args,
       env: proc.env,

@@ -1,4 +1,4 @@
-import type { ContainerConfig } from '../image/types.js';
+import type { ContainerConfig, Descriptor } from '../image/types.js';
 
 /** A mount requested for a container (docker's -v / --mount / --tmpfs, resolved). */
 export type ContainerMount =
@@ -29,7 +29,10 @@ export interface ContainerRecord {
   name: string;
   /** The image reference as the user wrote it, and the manifest digest it resolved to. */
   image: string;
+  /** The image ID (config digest), as docker shows it. */
   imageDigest: string;
+  /** The manifest (or index) the image reference resolved to: keeps the image's blobs alive while the container exists. */
+  imageTarget: Descriptor;
   created: string;
   /** The process: entrypoint + cmd already combined as docker does. */
   args: string[];

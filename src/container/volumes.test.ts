@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { kiln, tempRoot } from '../../test/helpers/cli.js';
 import { ContainerStore } from './store.js';
 import type { ContainerRecord } from './types.js';
+import type { Digest } from '../image/types.js';
 
 let cleanup = () => {};
 afterEach(() => cleanup());
@@ -50,6 +51,7 @@ describe('kiln volume', () => {
     const free = (await kiln(root, 'volume', 'create', 'free')).stdout.trim();
     await new ContainerStore(root).create((id, name) => ({
       id, name, image: 'x', imageDigest: 'sha256:' + '0'.repeat(64), created: new Date().toISOString(),
+      imageTarget: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: ('sha256:' + '1'.repeat(64)) as Digest, size: 2 },
       args: ['true'], env: [], cwd: '/', user: '', hostname: id.slice(0, 12), tty: false, interactive: false,
       init: false, readonlyRootfs: false, network: 'none', resources: {}, runtime: 'kiln', autoRemove: false,
       snapshotKey: id, config: {}, labels: {},

@@ -23,6 +23,11 @@ export const containerRootProvider: RootProvider = {
   async roots(root) {
     const out: GcNode[] = [];
     for (const d of (await imageUsers(root)).keys()) out.push({ digest: d as Digest });
+    // the manifest (or index) each container was created from, with everything it references
+    for (const c of await new ContainerStore(root).list().catch(() => [])) {
+      const t = c.record.imageTarget;
+      if (t && isDigest(t.digest)) out.push({ digest: t.digest, mediaType: t.mediaType });
+    }
     return out;
   },
 };
