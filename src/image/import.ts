@@ -4,7 +4,8 @@
  * it is stored as a gzip layer (a gzip input as is), with diffID = sha256 of the uncompressed tar.
  */
 import { PassThrough, Readable } from 'node:stream';
-import { createGunzip, createGzip } from 'node:zlib';
+import { createGunzip } from 'node:zlib';
+import { gzipParallel, rechunk } from '../diff/compress.js';
 import tar from 'tar-stream';
 import { KilnError } from '../diagnostics/errors.js';
 import type { ContentStore } from '../content/types.js';
@@ -159,11 +160,13 @@ export async function importLayer(content: ContentStore, input: Readable, limits
     gunzip.on('error', (e) => fail(badTar(`bad gzip data: ${e.message}`)));
     gunzip.pipe(meter);
   } else {
-    const gzip = createGzip();
-    streams.push(gzip as unknown as PassThrough);
-    gzip.on('error', (e) => fail(e));
+    // compress on every core (src/diff's pigz-style gzip: one ordinary gzip member)
+    const plain = new PassThrough();
     stream.pipe(meter);
-    meter.pipe(gzip).pipe(blob);
+    meter.pipe(plain);
+    const compressed = Readable.from(gzipParallel(rechunk(plain, 1 << 20)));
+    streams.push(plain, compressed);
+    compressed.pipe(blob);
   }
   for (const s of streams) s.on('error', (e: Error) => fail(e));
   check.done.catch((e: Error) => fail(e));

@@ -114,3 +114,47 @@ describe('ImageStore', () => {
     expect((await s.images.resolve('base')).names).toHaveLength(21);
   });
 });
+
+const distStores = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../dist/store/index.js');
+const noDist = (await fs.access(distStores).then(() => '', () => 'dist/ not built (run npm run build)'));
+if (noDist) console.warn(`skipping multi-process image store test: ${noDist}`);
+
+describe.skipIf(!!noDist)('ImageStore with several processes', () => {
+  it('loses no tag when 4 processes tag at once, and survives a writer killed while holding the lock', async () => {
+    const { spawn } = await import('node:child_process');
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'kiln-images-mp-'));
+    try {
+      const s = await openStores(dir);
+      await s.images.createImage({ config: config(), layers: [], names: ['base'] });
+      const script = `
+        import { openStores } from ${JSON.stringify(distStores)};
+        const [root, who] = process.argv.slice(1);
+        const s = await openStores(root);
+        for (let i = 0; i < 10; i++) await s.images.tag('base', 'p' + who + '/t' + i);
+        if (who === 'hang') { const { acquireLock } = await import(${JSON.stringify(path.join(path.dirname(distStores), 'lock.js'))}); await acquireLock(root + '/meta/images.lock'); console.log('locked'); setInterval(() => {}, 1000); }
+        else console.log('done');
+      `;
+      const run = (who: string) => {
+        const child = spawn(process.execPath, ['--input-type=module', '-e', script, dir, who], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        child.stdout.on('data', (d) => {
+          out += String(d);
+        });
+        return { child, out: () => out, done: new Promise<number | null>((r) => child.on('close', r)) };
+      };
+      const kids = ['a', 'b', 'c', 'd'].map(run);
+      expect(await Promise.all(kids.map((k) => k.done))).toEqual([0, 0, 0, 0]);
+      expect((await s.images.resolve('base')).names).toHaveLength(41);
+      // a process dies (kill -9) holding the lock: the next writer breaks the stale lock
+      const hang = run('hang');
+      for (let i = 0; i < 200 && !hang.out().includes('locked'); i++) await new Promise((r) => setTimeout(r, 25));
+      expect(hang.out()).toContain('locked');
+      hang.child.kill('SIGKILL');
+      await hang.done;
+      await s.images.tag('base', 'after/kill');
+      expect((await s.images.resolve('base')).names).toHaveLength(52);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
