@@ -13,7 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const { createExecutor, generateSpec, kilnRuntimePath, runcPath } = await import(path.join(root, 'dist', 'executor', 'index.js'));
+const { Cgroup, createExecutor, generateSpec, kilnRuntimePath, runcPath } = await import(path.join(root, 'dist', 'executor', 'index.js'));
 
 const arg = (name, def) => {
   const i = process.argv.indexOf(name);
@@ -104,4 +104,5 @@ console.log(`ratio executor kiln / executor runc: ${ratio('executor kiln', 'exec
 console.log(`ratio raw kiln-runtime / raw runc:   ${ratio('raw kiln-runtime run', 'raw runc run')}x`);
 console.log(`ratio raw kiln-runtime / floor:      ${ratio('raw kiln-runtime run', 'unshare + chroot (floor)')}x`);
 console.log(`${PARALLEL} containers at once: kiln ${burstKiln.toFixed(0)} ms, runc ${burstRunc.toFixed(0)} ms (ratio ${(burstKiln / burstRunc).toFixed(2)}x)`);
+await Cgroup.open('kiln-bench').remove().catch(() => undefined);
 await fs.rm(work, { recursive: true, force: true });

@@ -29,12 +29,13 @@ export function cgroupVersion(): CgroupVersion {
 }
 
 interface Hierarchy {
-  /** v1 controller name, or '' for the v2 unified hierarchy */
-  controller: string;
+  /** v1: the hierarchy's controllers (or name=...); v2: [''] */
+  controllers: string[];
   mountPoint: string;
   mountRoot: string;
 }
 
+/** Every cgroup hierarchy mounted here: v1 ones, and cgroup2 (the only one on unified hosts, `unified` on hybrid ones). */
 function hierarchies(): Hierarchy[] {
   const out: Hierarchy[] = [];
   const v2 = cgroupVersion() === 2;
@@ -44,10 +45,10 @@ function hierarchies(): Hierarchy[] {
     const f = pre.split(' ');
     const [fstype, , superOpts] = post.split(' ');
     const root = f[3] ?? '/', mnt = f[4] ?? '';
-    if (v2 && fstype === 'cgroup2' && mnt === '/sys/fs/cgroup') out.push({ controller: '', mountPoint: mnt, mountRoot: root });
+    if (fstype === 'cgroup2' && (!v2 || mnt === '/sys/fs/cgroup') && !out.some((h) => h.controllers[0] === '')) out.push({ controllers: [''], mountPoint: mnt, mountRoot: root });
     if (!v2 && fstype === 'cgroup') {
-      const opts = (superOpts ?? '').split(',');
-      for (const c of V1_CONTROLLERS) if (opts.includes(c) && !out.some((h) => h.controller === c)) out.push({ controller: c, mountPoint: mnt, mountRoot: root });
+      const ctrls = (superOpts ?? '').split(',').filter((o) => !['rw', 'ro', 'relatime', 'noexec', 'nosuid', 'nodev', 'xattr', 'clone_children', 'noprefix'].includes(o) && !o.startsWith('release_agent='));
+      if (ctrls.length && !out.some((h) => h.controllers.includes(ctrls[0]!))) out.push({ controllers: ctrls, mountPoint: mnt, mountRoot: root });
     }
   }
   return out;
@@ -63,14 +64,25 @@ export function cgroupOf(pid: number | 'self', controller: string): string | und
   return undefined;
 }
 
-/** Host directories of `rel` (relative to our own cgroup) in every hierarchy we use. */
-export function cgroupDirs(rel: string): { controller: string; dir: string }[] {
+export interface CgroupDir {
+  /** the hierarchy's first controller (v1, e.g. 'memory', 'name=systemd') or '' (cgroup2) */
+  controller: string;
+  dir: string;
+  /** kiln puts processes and limits here (v1: memory, pids, cpu, ...; always the cgroup2 one) */
+  used: boolean;
+}
+
+/** Host directories of `rel` (relative to our own cgroup) in every hierarchy. */
+export function cgroupDirs(rel: string): CgroupDir[] {
   if (rel.startsWith('/') || rel.split('/').includes('..')) throw new Error(`cgroup path must be relative without '..': ${rel}`);
-  const out: { controller: string; dir: string }[] = [];
+  const v2 = cgroupVersion() === 2;
+  const out: CgroupDir[] = [];
   for (const h of hierarchies()) {
-    let own = cgroupOf('self', h.controller) ?? '/';
+    const controller = h.controllers[0]!;
+    let own = cgroupOf('self', controller) ?? '/';
     if (h.mountRoot !== '/' && own.startsWith(h.mountRoot)) own = own.slice(h.mountRoot.length) || '/';
-    out.push({ controller: h.controller, dir: path.join(h.mountPoint, own, rel) });
+    const used = v2 || h.controllers.some((c) => (V1_CONTROLLERS as readonly string[]).includes(c));
+    out.push({ controller, dir: path.join(h.mountPoint, own, rel), used });
   }
   return out;
 }
@@ -86,13 +98,14 @@ async function readNum(file: string, key: string): Promise<number> {
 
 /** A cgroup (in every hierarchy) owned by kiln. */
 export class Cgroup {
-  private constructor(readonly rel: string, readonly dirs: { controller: string; dir: string }[]) {}
+  private constructor(readonly rel: string, readonly dirs: CgroupDir[]) {}
 
   /** Create `rel` under our own cgroup (idempotent). On v2, enables memory/pids/cpu for children where allowed. */
   static async create(rel: string): Promise<Cgroup> {
     const dirs = cgroupDirs(rel);
     for (const d of dirs) {
-      if (d.controller === '') {
+      if (!d.used) continue;
+      if (d.controller === '' && cgroupVersion() === 2) {
         // enable controllers top-down so the container's cgroup gets them (best effort: delegation may refuse)
         const own = path.join(d.dir, ...rel.split('/').map(() => '..'));
         let cur = own;
@@ -112,7 +125,8 @@ export class Cgroup {
   }
 
   private dir(controller: string): string | undefined {
-    return this.dirs.find((d) => d.controller === controller)?.dir ?? this.dirs.find((d) => d.controller === '')?.dir;
+    if (cgroupVersion() === 2) return this.dirs.find((d) => d.controller === '')?.dir;
+    return this.dirs.find((d) => d.controller === controller)?.dir;
   }
 
   /** OOM kills in this cgroup and below (the kernel's counters are hierarchical). */
@@ -161,7 +175,7 @@ export class Cgroup {
     }
   }
 
-  /** Remove the cgroup and its (empty) children; retries while the kernel still lists exiting tasks. */
+  /** Remove the cgroup and its (empty) children in every hierarchy; retries while the kernel still lists exiting tasks. */
   async remove(): Promise<void> {
     const rmTree = async (d: string): Promise<void> => {
       const entries = await fs.readdir(d, { withFileTypes: true }).catch(() => []);

@@ -236,6 +236,28 @@ describe.each(runtimes)('executor with %s runtime', (runtime) => {
     await fs.rm(path.join(rootfs, path.dirname(hostDir)), { recursive: true, force: true });
   });
 
+  it.skipIf(skip)('reports a missing command as a start failure', async () => {
+    const err = await run(ex, base(['/no/such/command'])).then(() => null, (e: unknown) => e);
+    expect(hasCode(err, 'RUNTIME_START_FAILED')).toBe(true);
+    expect(String((err as Error).message)).toMatch(/no such file|not found/i);
+  });
+
+  it.skipIf(skip)('refuses a rootfs whose /proc is a symlink', async () => {
+    const evil = mkdtempSync(path.join(os.tmpdir(), 'kiln-exec-procsym-'));
+    try {
+      await fs.mkdir(path.join(evil, 'bin'));
+      await fs.link(path.join(rootfs, 'bin', 'busybox'), path.join(evil, 'bin', 'busybox'));
+      await fs.symlink('busybox', path.join(evil, 'bin', 'true'));
+      await fs.mkdir(path.join(evil, 'fakeproc'));
+      await fs.symlink('/fakeproc', path.join(evil, 'proc'));
+      const err = await ex.run(base(['true']), [{ type: 'bind', source: evil, options: ['rbind'] }], [], {}).then(() => null, (e: unknown) => e);
+      expect(hasCode(err, 'RUNTIME_START_FAILED')).toBe(true);
+      expect(String((err as Error).message)).toMatch(/ordinary directory|symbolic link|symlink/i);
+    } finally {
+      await fs.rm(evil, { recursive: true, force: true });
+    }
+  });
+
   it.skipIf(skip)('exec joins the running container (namespaces and cgroup)', async () => {
     const ac = new AbortController();
     let started: StartedInfo | undefined;
