@@ -74,6 +74,8 @@ export function convertRun(ctx: ConvertContext, d: DispatchState, c: RunInstruct
   const name = prefixCommand(d, uppercaseCmd(displayExpand(ctx, d, customName, true)));
   const m = meta(ctx, d, c);
   if (ctx.proxyEnv) m.proxyEnv = { ...ctx.proxyEnv };
+  const argNames = [...new Set(d.buildArgs.filter((a) => a.value !== undefined).map((a) => a.key))];
+  if (argNames.length) m.args = argNames;
   const root = ctx.builder.add(op, inputs.list, name, [c.range], m);
   d.state = { ...d.state, root };
   commitToHistory(d, `RUN ${runCommandString(d, args)}`, true, true);

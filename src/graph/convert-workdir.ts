@@ -37,6 +37,7 @@ export interface CommandMeta {
   command: string;
   ignoreCache?: boolean;
   proxyEnv?: Record<string, string>;
+  args?: string[];
 }
 
 /** Vertex hints for an instruction's vertex (never part of the digest). */

@@ -41,6 +41,16 @@ describe('ARG scoping', () => {
     expect(envOf(execs(r)[0]!)).toEqual(expect.arrayContaining(['TAG=2', 'LOCAL=cli']));
   });
 
+  it('warns about build args nothing declares', async () => {
+    const r = await plan('ARG USED\nFROM alpine\nARG LOCAL\n', { buildArgs: { USED: '1', LOCAL: '2', TYPO: '3', HTTP_PROXY: 'x', TARGETARCH: 'arm64' } });
+    expect(r.warnings).toEqual([expect.objectContaining({ code: 'GRAPH_UNUSED_BUILD_ARG', message: 'one or more build-args [TYPO] were not consumed' })]);
+  });
+
+  it('takes the RUN hostname and cache namespace from BuildKit build args', async () => {
+    const r = await plan('FROM alpine\nRUN --mount=type=cache,target=/c x\n', { buildArgs: { BUILDKIT_SANDBOX_HOSTNAME: 'box', BUILDKIT_CACHE_MOUNT_NS: 'ns' } });
+    expect(execs(r)[0]!.op).toMatchObject({ hostname: 'box', mounts: [{ id: 'ns//c' }] });
+  });
+
   it('provides the automatic platform ARGs', async () => {
     const r = await plan('FROM --platform=$BUILDPLATFORM alpine AS b\nARG TARGETPLATFORM TARGETOS TARGETARCH TARGETVARIANT BUILDPLATFORM\nRUN x\n', { platform: 'linux/arm/v7' });
     expect(envOf(execs(r)[0]!)).toEqual(expect.arrayContaining([

@@ -38,6 +38,9 @@ export async function convertAst(ast: Ast, options: ConvertOptions = {}): Promis
 export async function convert(df: Dockerfile, options: ConvertOptions = {}): Promise<ConvertResult> {
   if (df.stages.length === 0) throw graphError('GRAPH_NO_STAGES', 'dockerfile contains no stages to build', undefined, 'add a FROM instruction');
   const buildArgs = { ...(options.buildArgs ?? {}) };
+  // BuildKit's built-in build args that configure the frontend itself
+  if (options.hostname === undefined && buildArgs.BUILDKIT_SANDBOX_HOSTNAME) options = { ...options, hostname: buildArgs.BUILDKIT_SANDBOX_HOSTNAME };
+  if (options.cacheIdNamespace === undefined && buildArgs.BUILDKIT_CACHE_MOUNT_NS) options = { ...options, cacheIdNamespace: buildArgs.BUILDKIT_CACHE_MOUNT_NS };
   const buildPlatform = optionPlatform(options.buildPlatform, '--build-platform') ?? hostPlatform();
   const targetPlatform = optionPlatform(options.platform, '--platform') ?? buildPlatform;
   const builder = new GraphBuilder();
@@ -147,6 +150,22 @@ export async function convert(df: Dockerfile, options: ConvertOptions = {}): Pro
         throw err instanceof KilnError ? withRange(err, cmd.inst.range) : err;
       }
     }
+  }
+
+  // a --build-arg no reached ARG declares is probably a typo (docker prints the same warning)
+  const declared = new Set<string>();
+  for (const cmd of df.metaArgs) for (const a of cmd.args) declared.add(a.key);
+  for (const d of reachable) for (const c of d.commands) if (c.inst.kind === 'arg') for (const a of c.inst.args) declared.add(a.key);
+  const unused = Object.keys(buildArgs).filter(
+    (k) => !declared.has(k) && !PROXY_ARGS.includes(k.toLowerCase()) && !ctx.globalArgs.has(k) && !k.startsWith('BUILDKIT_') && k !== 'SOURCE_DATE_EPOCH',
+  );
+  if (unused.length) {
+    ctx.warnings.push({
+      severity: 'warning',
+      code: 'GRAPH_UNUSED_BUILD_ARG',
+      message: `one or more build-args [${unused.sort().join(' ')}] were not consumed`,
+      hint: 'declare them with ARG in the stages that use them',
+    });
   }
 
   // results

@@ -240,6 +240,8 @@ export interface VertexMeta {
   ignoreCache?: boolean;
   /** The Dockerfile instruction (`com.docker.dockerfile.v1.command`). */
   command?: string;
+  /** exec: names in `env` that are build ARGs (the rest come from ENV/the base image), for cache-miss explanations. */
+  args?: string[];
 }
 
 export interface Vertex {
