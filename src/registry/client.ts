@@ -270,9 +270,13 @@ export class RegistryClient {
       if (res.headers.location) loc = new URL(res.headers.location, loc).toString();
     };
     for await (const c of src as AsyncIterable<Buffer>) {
-      pending.push(c);
-      pendingLen += c.length;
-      if (pendingLen >= this.chunkSize) await flush();
+      for (let off = 0; off < c.length; ) {
+        const piece = c.subarray(off, off + (this.chunkSize - pendingLen));
+        off += piece.length;
+        pending.push(piece);
+        pendingLen += piece.length;
+        if (pendingLen >= this.chunkSize) await flush();
+      }
     }
     await flush();
     const res = await this.transport.request({

@@ -159,8 +159,12 @@ export class RegistryTransport {
       res.resume();
       return `https://${host}`;
     } catch (err) {
+      const e = networkError(err, host);
+      // A server that answered TLS with a certificate we do not trust is an HTTPS server: never
+      // downgrade to plain HTTP for it (the CA belongs in certs.d).
+      const certProblem = /CERT|SIGNATURE|ALTNAME|ISSUER|self.signed/i.test(`${(err as NodeJS.ErrnoException).code ?? ''} ${(err as Error).message}`);
+      if (certProblem) throw e;
       if (!allowsPlainHttp(this.registry, this.opts.config)) {
-        const e = networkError(err, host);
         if (e.code === 'REGISTRY_TLS' && /wrong version|EPROTO|packet length/i.test(e.message)) {
           throw new RegistryError('REGISTRY_INSECURE', `${host} does not speak HTTPS, and plain HTTP is allowed only for loopback or insecure registries`, {
             cause: err,

@@ -45,7 +45,7 @@ function rawHead(status: number, headers: Record<string, string>): string {
   return `${lines.join('\r\n')}\r\n\r\n`;
 }
 
-export async function startFaultProxy(upstreamHost: string): Promise<FaultProxy> {
+export async function startFaultProxy(upstreamHost: string, listenHost = '127.0.0.1'): Promise<FaultProxy> {
   const [uHost, uPort] = upstreamHost.split(':') as [string, string];
   const sockets = new Set<net.Socket>();
   const timers = new Set<NodeJS.Timeout>();
@@ -78,7 +78,8 @@ export async function startFaultProxy(upstreamHost: string): Promise<FaultProxy>
       pump();
       return;
     }
-    const headers = { ...req.headers, host: upstreamHost };
+    // Keep the client's Host header: the registry builds upload Locations from it, so they point back here.
+    const headers = { ...req.headers };
     const up = http.request({ host: uHost, port: Number(uPort), method: req.method, path: req.url, headers }, (ures) => {
       if (!fault) {
         res.writeHead(ures.statusCode ?? 502, ures.headers);
@@ -136,8 +137,8 @@ export async function startFaultProxy(upstreamHost: string): Promise<FaultProxy>
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  proxy.host = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  await new Promise<void>((r) => server.listen(0, listenHost, r));
+  proxy.host = `${listenHost === '0.0.0.0' ? '127.0.0.1' : listenHost}:${(server.address() as net.AddressInfo).port}`;
   proxy.stop = async () => {
     for (const t of timers) clearTimeout(t);
     for (const s of sockets) s.destroy();

@@ -31,7 +31,7 @@ export interface BuiltImage {
 }
 
 /** Put an image with `layerSizes` random-content layers (gzip level 1) into the store. */
-export async function buildImage(content: ContentStore, layerSizes: number[], opts: { tag?: string } = {}): Promise<BuiltImage> {
+export async function buildImage(content: ContentStore, layerSizes: number[], opts: { tag?: string; arch?: string } = {}): Promise<BuiltImage> {
   const layers: Descriptor[] = [];
   const diffIds: Digest[] = [];
   for (let i = 0; i < layerSizes.length; i++) {
@@ -43,7 +43,7 @@ export async function buildImage(content: ContentStore, layerSizes: number[], op
   }
   const cfg = Buffer.from(
     JSON.stringify({
-      architecture: 'amd64',
+      architecture: opts.arch ?? 'amd64',
       os: 'linux',
       config: { Cmd: ['/bin/sh'] },
       rootfs: { type: 'layers', diff_ids: diffIds },
