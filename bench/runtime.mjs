@@ -7,7 +7,7 @@
 //   unshare + chroot        the floor: namespaces + chroot, no mounts/cgroups/caps
 // and the wall time to run N containers at once through each executor.
 import { spawn, execFileSync } from 'node:child_process';
-import { promises as fs, existsSync } from 'node:fs';
+import { promises as fs, existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -53,16 +53,26 @@ function exec(cmd, args) {
   });
 }
 
+// CPU time of this process plus its reaped children (ms): a load-independent companion to wall time
+function cpuMs() {
+  const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
+  const tick = 1000 / 100; // USER_HZ
+  const u = process.cpuUsage();
+  return (Number(f[13]) + Number(f[14])) * tick + (u.user + u.system) / 1000;
+}
+
 async function timeIt(fn, runs = RUNS) {
   for (let i = 0; i < 3; i++) await fn(-1 - i); // warm-up
   const times = [];
+  const c0 = cpuMs();
   for (let i = 0; i < runs; i++) {
     const t = performance.now();
     await fn(i);
     times.push(performance.now() - t);
   }
+  const cpu = (cpuMs() - c0) / runs;
   times.sort((a, b) => a - b);
-  return { median: times[Math.floor(times.length / 2)], p90: times[Math.floor(times.length * 0.9)] };
+  return { median: times[Math.floor(times.length / 2)], p90: times[Math.floor(times.length * 0.9)], cpu };
 }
 
 // a prepared bundle for the raw runtime runs (the same config the executor writes)
@@ -97,11 +107,12 @@ const burstRunc = await burst(runc);
 
 const pad = (s, n) => String(s).padEnd(n);
 console.log(`container start, \`true\` in a busybox rootfs, ${RUNS} runs each (${os.cpus().length} CPUs, kernel ${os.release()})`);
-console.log(pad('', 28) + pad('median ms', 12) + 'p90 ms');
-for (const [k, v] of Object.entries(results)) console.log(pad(k, 28) + pad(v.median.toFixed(1), 12) + v.p90.toFixed(1));
+console.log(`load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+console.log(pad('', 28) + pad('median ms', 12) + pad('p90 ms', 10) + 'cpu ms/run (incl. node for executor rows)');
+for (const [k, v] of Object.entries(results)) console.log(pad(k, 28) + pad(v.median.toFixed(1), 12) + pad(v.p90.toFixed(1), 10) + v.cpu.toFixed(1));
 const ratio = (a, b) => (results[a].median / results[b].median).toFixed(2);
 console.log(`ratio executor kiln / executor runc: ${ratio('executor kiln', 'executor runc')}x (aim <= 1.5x)`);
-console.log(`ratio raw kiln-runtime / raw runc:   ${ratio('raw kiln-runtime run', 'raw runc run')}x`);
+console.log(`ratio raw kiln-runtime / raw runc:   ${ratio('raw kiln-runtime run', 'raw runc run')}x (cpu ${(results['raw kiln-runtime run'].cpu / results['raw runc run'].cpu).toFixed(2)}x)`);
 console.log(`ratio raw kiln-runtime / floor:      ${ratio('raw kiln-runtime run', 'unshare + chroot (floor)')}x`);
 console.log(`${PARALLEL} containers at once: kiln ${burstKiln.toFixed(0)} ms, runc ${burstRunc.toFixed(0)} ms (ratio ${(burstKiln / burstRunc).toFixed(2)}x)`);
 await Cgroup.open('kiln-bench').remove().catch(() => undefined);
