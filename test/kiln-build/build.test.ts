@@ -1,0 +1,216 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, readdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { kiln } from '../helpers/cli.js';
+import { containerSkipReason, importBusybox } from '../helpers/busybox.js';
+
+const reason = containerSkipReason();
+if (reason) console.warn(`skipping kiln build end-to-end tests: ${reason}`);
+
+interface Ev {
+  type: string;
+  name?: string;
+  digest: string;
+  reason?: { kind: string; message: string };
+  text?: string;
+}
+
+function events(stderr: string): Ev[] {
+  return stderr
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Ev);
+}
+
+const ran = (evs: Ev[]) => evs.filter((e) => e.type === 'vertex.started' && /\] (RUN|COPY|WORKDIR|ADD)/.test(e.name ?? '')).map((e) => e.name!);
+const misses = (evs: Ev[]) => Object.fromEntries(evs.filter((e) => e.type === 'vertex.cacheMiss').map((e) => [e.name!.replace(/^\[[^\]]+\] /, ''), `${e.reason!.kind}: ${e.reason!.message}`]));
+
+function write(dir: string, files: Record<string, string>): void {
+  for (const [p, v] of Object.entries(files)) {
+    mkdirSync(path.dirname(path.join(dir, p)), { recursive: true });
+    writeFileSync(path.join(dir, p), v);
+  }
+}
+
+describe.skipIf(!!reason)('kiln build end to end', () => {
+  let root = '';
+  let ctx = '';
+  let tmp = '';
+  beforeAll(async () => {
+    tmp = mkdtempSync(path.join(os.tmpdir(), 'kiln-build-e2e-'));
+    root = path.join(tmp, 'root');
+    ctx = path.join(tmp, 'ctx');
+    importBusybox(root);
+    write(ctx, {
+      'Dockerfile': `FROM busybox AS builder
+ARG GREETING=hello
+WORKDIR /src
+COPY app/ ./
+RUN --mount=type=cache,target=/cache echo run >> /cache/count && wc -l < /cache/count > /count.txt && echo "$GREETING" > /greeting && cat main.txt > /out.txt
+RUN --mount=type=secret,id=token cat /run/secrets/token | wc -c > /secret-size
+
+FROM busybox AS broken
+RUN exit 3
+
+FROM busybox
+COPY --from=builder /out.txt /greeting /secret-size /srv/
+CMD ["cat", "/srv/out.txt"]
+`,
+      'app/main.txt': 'v1\n',
+      'app/other.txt': 'unchanged\n',
+      'secret.txt': 'TOPSECRETVALUE',
+    });
+  });
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+  const build = (...args: string[]) => kiln(root, 'build', '--progress', 'rawjson', '--secret', `id=token,src=${path.join(ctx, 'secret.txt')}`, ...args, ctx);
+
+  it('builds, caches every step on a rebuild, and explains each miss', async () => {
+    const first = await build('-t', 'e2e:one', '--iidfile', path.join(tmp, 'iid'), '--metadata-file', path.join(tmp, 'meta.json'));
+    expect(first.stderr).not.toContain('"type":"vertex.error"');
+    expect(first.code).toBe(0);
+    const evs = events(first.stderr);
+    expect(ran(evs).length).toBeGreaterThanOrEqual(5);
+    // the unreachable broken stage never ran
+    expect(evs.some((e) => e.name?.includes('exit 3'))).toBe(false);
+    expect(Object.values(misses(evs)).every((m) => m.startsWith('first-build'))).toBe(true);
+    const iid = readFileSync(path.join(tmp, 'iid'), 'utf8');
+    expect(iid).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(JSON.parse(readFileSync(path.join(tmp, 'meta.json'), 'utf8'))['containerimage.config.digest']).toBe(iid);
+
+    const again = await build('-t', 'e2e:one', '--iidfile', path.join(tmp, 'iid2'));
+    expect(ran(events(again.stderr))).toEqual([]);
+    expect(readFileSync(path.join(tmp, 'iid2'), 'utf8')).toBe(iid);
+
+    writeFileSync(path.join(ctx, 'app/main.txt'), 'v2\n');
+    const changed = events((await build('-t', 'e2e:two')).stderr);
+    expect(misses(changed)).toMatchObject({
+      'COPY app/ ./': 'context-file: context file "app/main.txt" changed',
+    });
+    expect(misses(changed)['RUN --mount=type=secret,id=token cat /run/secrets/token | wc -c > /secret-size']).toMatch(/^earlier-step: an earlier step ran: \[builder 3\/5\] COPY app\/ \.\/ \(context file "app\/main.txt" changed\)/);
+
+    const arg = events((await build('-t', 'e2e:three', '--build-arg', 'GREETING=bonjour')).stderr);
+    const m = misses(arg);
+    expect(m['WORKDIR /src']).toBeUndefined();
+    expect(m['COPY app/ ./']).toBeUndefined();
+    expect(Object.entries(m).find(([k]) => k.startsWith('RUN --mount=type=cache'))?.[1]).toMatch(/^env: .*GREETING changed \("hello" -> "bonjour"\)/);
+
+    const nc = events((await build('-t', 'e2e:four', '--build-arg', 'GREETING=bonjour', '--no-cache')).stderr);
+    expect(Object.values(misses(nc)).every((r) => r.startsWith('no-cache'))).toBe(true);
+  });
+
+  it('runs the image: cache mount persisted across builds, secret used but never stored', async () => {
+    const out = path.join(tmp, 'rootfs-out');
+    const r = await kiln(root, 'build', '--progress', 'quiet', '--secret', `id=token,src=${path.join(ctx, 'secret.txt')}`, '--build-arg', 'GREETING=bonjour', '-o', `type=local,dest=${out}`, ctx);
+    expect(r.code).toBe(0);
+    expect(readFileSync(path.join(out, 'srv/out.txt'), 'utf8')).toBe('v2\n');
+    expect(readFileSync(path.join(out, 'srv/greeting'), 'utf8')).toBe('bonjour\n');
+    expect(readFileSync(path.join(out, 'srv/secret-size'), 'utf8').trim()).toBe('14');
+    // the cache mount kept its contents: several RUNs appended to it, none of it is in the image
+    expect(existsSync(path.join(out, 'cache'))).toBe(false);
+    const cacheDirs = readdirSync(path.join(root, 'cache-mounts')).filter((d) => /^[0-9a-f]{32}$/.test(d));
+    expect(cacheDirs.length).toBe(1);
+    expect(readFileSync(path.join(root, 'cache-mounts', cacheDirs[0]!, 'count'), 'utf8').split('\n').filter(Boolean).length).toBeGreaterThanOrEqual(3);
+    // the secret value is in no stored blob (layers read uncompressed), record or history
+    const blobs = path.join(root, 'content/blobs/sha256');
+    for (const hex of readdirSync(blobs)) {
+      const raw = readFileSync(path.join(blobs, hex));
+      const data = raw[0] === 0x1f && raw[1] === 0x8b ? gunzipSync(raw) : raw;
+      expect(data.includes('TOPSECRETVALUE'), `blob ${hex}`).toBe(false);
+    }
+    let found = '';
+    try {
+      found = execFileSync('grep', ['-rl', 'TOPSECRETVALUE', path.join(root, 'meta'), path.join(root, 'snapshots')], { encoding: 'utf8' });
+    } catch (err) {
+      expect((err as { status: number }).status).toBe(1); // grep: no match
+    }
+    expect(found).toBe('');
+  });
+
+  it('a failing RUN exits 1 with its location, output, exit code and a debug command; the build stops', async () => {
+    const dir = path.join(tmp, 'fail');
+    write(dir, { Dockerfile: 'FROM busybox\nRUN echo preparing\nRUN echo about to fail && exit 42\nRUN echo never\n' });
+    const r = await kiln(root, 'build', '--progress', 'plain', dir);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('about to fail');
+    expect(r.stderr).toMatch(/Dockerfile:3:1: error: process "\/bin\/sh -c echo about to fail && exit 42" did not complete successfully: exit code: 42/);
+    expect(r.stderr).toContain('> 3 | RUN echo about to fail && exit 42');
+    expect(r.stderr).not.toMatch(/^#\d+ \[3\/3\]/m);
+    const hint = /open a shell in the state before this step: (kiln run -it --rm [0-9a-f]{12} \/bin\/sh)/.exec(r.stderr);
+    expect(hint).not.toBeNull();
+    // the debug image holds the state before the failing step
+    const id = hint![1]!.split(' ')[4]!;
+    const check = await kiln(root, 'run', '--rm', id, 'sh', '-c', 'echo ok');
+    expect(check.stdout).toBe('ok\n');
+  });
+
+  it('COPY cannot follow a context symlink out of the context', async () => {
+    const dir = path.join(tmp, 'escape');
+    write(dir, { Dockerfile: 'FROM busybox\nCOPY link /x\n' });
+    symlinkSync('/etc/hostname', path.join(dir, 'link'));
+    const r = await kiln(root, 'build', '--progress', 'plain', dir);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/not found/);
+  });
+});
+
+describe.skipIf(!!reason)('CI cache and reproducible images', () => {
+  let tmp = '';
+  beforeAll(() => {
+    tmp = mkdtempSync(path.join(os.tmpdir(), 'kiln-build-ci-'));
+  });
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+  it('--cache-to then --cache-from in a brand-new root: everything CACHED, same image ID; export is incremental', async () => {
+    const a = path.join(tmp, 'a');
+    const b = path.join(tmp, 'b');
+    const ctx = path.join(tmp, 'ctx');
+    const cache = path.join(tmp, 'cache');
+    importBusybox(a);
+    // the same base image in both roots (what a registry gives CI)
+    const saved = path.join(tmp, 'busybox.tar');
+    expect((await kiln(a, 'save', '-o', saved, 'busybox:latest')).code).toBe(0);
+    expect((await kiln(b, 'load', '-i', saved)).code).toBe(0);
+    write(ctx, { Dockerfile: 'FROM busybox AS b1\nRUN echo one > /one\nFROM busybox\nCOPY --from=b1 /one /one\nRUN echo two > /two\n', 'x.txt': 'x' });
+    const first = await kiln(a, 'build', '--progress', 'rawjson', '--iidfile', path.join(tmp, 'iid-a'), '--cache-to', `type=local,dest=${cache},mode=max`, ctx);
+    expect(first.code).toBe(0);
+    const again = await kiln(a, 'build', '--progress', 'rawjson', '--cache-to', `type=local,dest=${cache},mode=max`, ctx);
+    const exportLog = events(again.stderr).find((e) => e.type === 'vertex.log' && e.text?.includes('new blobs'));
+    expect(exportLog?.text).toMatch(/, 0 new blobs \(0 bytes\)/);
+    const second = await kiln(b, 'build', '--progress', 'rawjson', '--iidfile', path.join(tmp, 'iid-b'), '--cache-from', `type=local,src=${cache}`, ctx);
+    expect(second.code).toBe(0);
+    const evs = events(second.stderr);
+    expect(ran(evs)).toEqual([]);
+    expect(evs.filter((e) => e.type === 'vertex.cached').length).toBeGreaterThanOrEqual(4);
+    expect(readFileSync(path.join(tmp, 'iid-b'), 'utf8')).toBe(readFileSync(path.join(tmp, 'iid-a'), 'utf8'));
+    const run = await kiln(b, 'run', '--rm', readFileSync(path.join(tmp, 'iid-b'), 'utf8').slice(7, 19), 'cat', '/one', '/two');
+    expect(run.stdout).toBe('one\ntwo\n');
+  });
+
+  it('SOURCE_DATE_EPOCH: two fresh roots give the same image digest', async () => {
+    const ctx = path.join(tmp, 'repro');
+    write(ctx, { Dockerfile: 'FROM busybox\nCOPY f.txt /f.txt\nRUN mkdir -p /data && echo built > /data/out && touch /data/stamp\nENV A=b\n', 'f.txt': 'content' });
+    const saved = path.join(tmp, 'busybox.tar');
+    const ids: string[] = [];
+    const prev = process.env.SOURCE_DATE_EPOCH;
+    process.env.SOURCE_DATE_EPOCH = '1700000000';
+    try {
+      for (const n of ['r1', 'r2']) {
+        const r = path.join(tmp, n);
+        expect((await kiln(r, 'load', '-i', saved)).code).toBe(0);
+        const res = await kiln(r, 'build', '--progress', 'quiet', '--iidfile', path.join(tmp, `${n}.iid`), ctx);
+        expect(res.stderr).toBe('');
+        ids.push(readFileSync(path.join(tmp, `${n}.iid`), 'utf8'));
+        await new Promise((res2) => setTimeout(res2, 1100)); // a different wall clock for the second build
+      }
+    } finally {
+      if (prev === undefined) delete process.env.SOURCE_DATE_EPOCH;
+      else process.env.SOURCE_DATE_EPOCH = prev;
+    }
+    expect(ids[0]).toMatch(/^sha256:/);
+    expect(ids[1]).toBe(ids[0]);
+  });
+});
