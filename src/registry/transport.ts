@@ -354,7 +354,7 @@ export class RegistryTransport {
     if (realmUrl.protocol !== 'https:' && !(realmUrl.protocol === 'http:' && allowsPlainHttp(realmUrl.host, this.opts.config))) {
       throw new RegistryError('REGISTRY_INSECURE', `${this.registry}: token realm ${realmUrl.origin} is not HTTPS`);
     }
-    const scopes = [challenge.params.scope, scope].filter((s): s is string => !!s);
+    const scopes = [challenge.params.scope, scope].flatMap((s) => (s ? s.split(' ') : [])).filter((s) => s.length > 0);
     const creds = this.opts.credentials;
     const headers: Record<string, string> = {};
     let res: http.IncomingMessage;
