@@ -511,11 +511,14 @@ function initState(ctx: ConvertContext, d: DispatchState): void {
 
 function finalConfig(ctx: ConvertContext, target: DispatchState, options: ConvertOptions): ImageConfig {
   const img = clone(target.image);
-  const p = options.platform ? ctx.targetPlatform : target.platform;
-  img.os = p.os;
-  img.architecture = p.architecture;
-  if (p.variant) img.variant = p.variant;
-  else delete img.variant;
+  // an explicit --platform names the image's platform; otherwise it is the base image's (BuildKit)
+  if (options.platform || !img.os || !img.architecture) {
+    const p = options.platform ? ctx.targetPlatform : target.platform;
+    img.os = p.os;
+    img.architecture = p.architecture;
+    if (p.variant) img.variant = p.variant;
+    else delete img.variant;
+  }
   if (options.labels && Object.keys(options.labels).length) {
     const config = (img.config ??= {});
     config.Labels = { ...(config.Labels ?? {}), ...options.labels };
