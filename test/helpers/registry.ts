@@ -5,6 +5,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -49,7 +50,7 @@ export interface TestRegistry {
   stop(): Promise<void>;
 }
 
-function yaml(port: number, dir: string, auth: RegistryAuth | undefined, htpasswdFile: string): string {
+function yaml(port: number, dir: string, auth: RegistryAuth | undefined, htpasswdFile: string, tls?: { cert: string; key: string }): string {
   const lines = [
     'version: 0.1',
     'log:',
@@ -65,6 +66,7 @@ function yaml(port: number, dir: string, auth: RegistryAuth | undefined, htpassw
     `  addr: 127.0.0.1:${port}`,
     '  secret: kiln-test-secret',
   ];
+  if (tls) lines.push('  tls:', `    certificate: ${tls.cert}`, `    key: ${tls.key}`);
   if (auth?.basic) {
     lines.push('auth:', '  htpasswd:', '    realm: kiln-test', `    path: ${htpasswdFile}`);
   } else if (auth?.token) {
@@ -80,12 +82,13 @@ function yaml(port: number, dir: string, auth: RegistryAuth | undefined, htpassw
   return `${lines.join('\n')}\n`;
 }
 
-async function waitReady(port: number, child: ChildProcess, stderr: () => string): Promise<void> {
+async function waitReady(port: number, child: ChildProcess, stderr: () => string, tls: boolean): Promise<void> {
   const deadline = Date.now() + 15_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`docker-registry exited with ${child.exitCode}: ${stderr()}`);
     const ok = await new Promise<boolean>((resolve) => {
-      const req = http.get({ host: '127.0.0.1', port, path: '/v2/', timeout: 1000 }, (res) => {
+      const get = tls ? https.get : http.get;
+      const req = get({ host: '127.0.0.1', port, path: '/v2/', timeout: 1000, rejectUnauthorized: false }, (res) => {
         res.resume();
         resolve(true);
       });
@@ -102,7 +105,7 @@ async function waitReady(port: number, child: ChildProcess, stderr: () => string
 }
 
 /** Start a registry; call stop() in afterAll. */
-export async function startRegistry(options: { auth?: RegistryAuth } = {}): Promise<TestRegistry> {
+export async function startRegistry(options: { auth?: RegistryAuth; tls?: { cert: string; key: string } } = {}): Promise<TestRegistry> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'kiln-registry-'));
   const htpasswdFile = path.join(dir, 'htpasswd');
   if (options.auth?.basic) {
@@ -112,14 +115,14 @@ export async function startRegistry(options: { auth?: RegistryAuth } = {}): Prom
   for (let tries = 0; ; tries++) {
     const port = await freePort();
     const configFile = path.join(dir, 'config.yml');
-    await fs.writeFile(configFile, yaml(port, dir, options.auth, htpasswdFile));
+    await fs.writeFile(configFile, yaml(port, dir, options.auth, htpasswdFile, options.tls));
     const child = spawn(REGISTRY_BIN, ['serve', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     child.stderr!.setEncoding('utf8').on('data', (d: string) => {
       if (err.length < 20_000) err += d;
     });
     try {
-      await waitReady(port, child, () => err);
+      await waitReady(port, child, () => err, !!options.tls);
     } catch (e) {
       child.kill('SIGKILL');
       if (tries < 3 && /address already in use/.test(err)) continue;
@@ -142,4 +145,17 @@ export async function startRegistry(options: { auth?: RegistryAuth } = {}): Prom
       },
     };
   }
+}
+
+/** A CA and a server certificate for 127.0.0.1 (openssl), for TLS registry tests. */
+export async function makeTlsCertificates(dir: string): Promise<{ ca: string; cert: string; key: string }> {
+  const run = (...args: string[]): void => {
+    const r = spawnSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+    if (r.status !== 0) throw new Error(`openssl ${args.join(' ')}: ${r.stderr.toString()}`);
+  };
+  await fs.writeFile(path.join(dir, 'san.cnf'), 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n');
+  run('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=kiln-test-ca');
+  run('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1');
+  run('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'san.cnf');
+  return { ca: path.join(dir, 'ca.crt'), cert: path.join(dir, 'server.crt'), key: path.join(dir, 'server.key') };
 }
