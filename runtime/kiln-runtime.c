@@ -400,7 +400,7 @@ static int cg_is_v2(void) {
 static int cg_mount(const char *ctrl, char *mnt, char *root) {
   char *mi = read_file("/proc/self/mountinfo", 1 << 20, NULL), *save = NULL;
   int ok = 0;
-  for (char *l = mi ? strtok_r(mi, "\n", &save) : NULL; l && !ok; l = strtok_r(NULL, "\n", &save)) {
+  for (char *l = mi ? strtok_r(mi, "\n", &save) : NULL; l && ok != 1; l = strtok_r(NULL, "\n", &save)) {
     char r[PATH_MAX], m[PATH_MAX], fstype[64], opts[512];
     char *sep = strstr(l, " - ");
     if (!sep || sscanf(l, "%*s %*s %*s %4095s %4095s", r, m) != 2 || sscanf(sep + 3, "%63s %*s %511s", fstype, opts) != 2) continue;
@@ -410,7 +410,9 @@ static int cg_mount(const char *ctrl, char *mnt, char *root) {
       for (char *s2, *o = strtok_r(opts, ",", &s2); o; o = strtok_r(NULL, ",", &s2)) if (!strcmp(o, ctrl)) hit = 1;
       if (!hit) continue;
     }
+    if (!ctrl && ok && strcmp(m, "/sys/fs/cgroup")) continue; /* prefer the unified mount at /sys/fs/cgroup */
     strcpy(mnt, m); strcpy(root, r); ok = 1;
+    if (!ctrl && strcmp(m, "/sys/fs/cgroup")) ok = 2;
   }
   free(mi);
   return ok ? 0 : -1;
@@ -470,7 +472,10 @@ static void cg_create(struct cg *cg, const char *cgpath, const jval *res) {
       mkdir(parent, 0755);
       write_file(parent, "+memory +pids +cpu");
     }
-    cg->created[0] = mkdir_p(cg->path[0], 0755) == 0;
+    struct stat st;
+    int existed = stat(cg->path[0], &st) == 0;
+    if (mkdir_p(cg->path[0], 0755)) die("cgroup: mkdir %s: %m", cg->path[0]);
+    cg->created[0] = !existed;
     const char *d = cg->path[0];
     if (limit > 0) { snprintf(v, sizeof v, "%lld", limit); cg_set(d, "memory.max", v); }
     if (swap > 0 && limit > 0) { snprintf(v, sizeof v, "%lld", swap - limit); cg_set(d, "memory.swap.max", v); }
@@ -1004,10 +1009,10 @@ static int cmd_run(int argc, char **argv) {
   if (!(c.nsflags & CLONE_NEWNS)) die("kiln-runtime needs a new mount namespace");
   char defcg[300];
   snprintf(defcg, sizeof defcg, "kiln-runtime/%s", id);
-  struct cg cg;
-  cg_create(&cg, jstr(c.linux_, "cgroupsPath", defcg), jget(c.linux_, "resources"));
+  static struct cg cg; /* static: cleanup() runs from atexit, after a failing die() in here */
   g_cg = &cg;
   atexit(cleanup);
+  cg_create(&cg, jstr(c.linux_, "cgroupsPath", defcg), jget(c.linux_, "resources"));
   int sync[2], errp[2], sp[2] = {-1, -1};
   if (pipe2(sync, O_CLOEXEC) || pipe2(errp, O_CLOEXEC)) die("pipe: %m");
   if (c.pr.terminal && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp)) die("socketpair: %m");
