@@ -46,6 +46,11 @@ describe('ARG scoping', () => {
     expect(r.warnings).toEqual([expect.objectContaining({ code: 'GRAPH_UNUSED_BUILD_ARG', message: 'one or more build-args [TYPO] were not consumed' })]);
   });
 
+  it('uses the build --network as the RUN default', async () => {
+    const r = await plan('FROM alpine\nRUN a\nRUN --network=default b\n', { network: 'host' });
+    expect(execs(r).map((v) => v.op.network)).toEqual(['host', 'default']);
+  });
+
   it('takes the RUN hostname and cache namespace from BuildKit build args', async () => {
     const r = await plan('FROM alpine\nRUN --mount=type=cache,target=/c x\n', { buildArgs: { BUILDKIT_SANDBOX_HOSTNAME: 'box', BUILDKIT_CACHE_MOUNT_NS: 'ns' } });
     expect(execs(r)[0]!.op).toMatchObject({ hostname: 'box', mounts: [{ id: 'ns//c' }] });

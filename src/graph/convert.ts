@@ -507,6 +507,7 @@ function initState(ctx: ConvertContext, d: DispatchState): void {
   }
   if (config.WorkingDir) d.state = { ...d.state, dir: config.WorkingDir };
   if (config.User) d.state = { ...d.state, user: config.User };
+  if (ctx.options.network) d.state = { ...d.state, network: ctx.options.network };
 }
 
 function finalConfig(ctx: ConvertContext, target: DispatchState, options: ConvertOptions): ImageConfig {

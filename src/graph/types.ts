@@ -298,6 +298,8 @@ export interface ConvertOptions {
   labels?: Record<string, string>;
   /** The RUN hostname (BUILDKIT_SANDBOX_HOSTNAME). */
   hostname?: string;
+  /** `--network` of the build: the default network of every RUN (a RUN --network= wins). */
+  network?: NetworkMode;
 }
 
 /** What kiln knows about one stage after conversion. */

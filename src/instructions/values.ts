@@ -160,7 +160,7 @@ const SIGNALS = [
 export function parseSignal(raw: string): void {
   if (/^\d+$/.test(raw)) {
     const n = Number(raw);
-    if (n === 0 || n > 64) throw new Error(`Invalid signal: ${raw}`);
+    if (n === 0 || !Number.isSafeInteger(n) || n > 2 ** 31 - 1) throw new Error(`Invalid signal: ${raw}`);
     return;
   }
   const name = raw.toUpperCase().replace(/^SIG/, '');
