@@ -93,6 +93,12 @@ describe('kiln import / images / inspect / history / tag / rmi', () => {
     expect(d.stdout).toMatch(/sha256:[a-f0-9]{64}/);
     const t = await kiln(root, 'images', '--format', '{{.Repository}}:{{.Tag}}');
     expect(t.stdout.split('\n').sort()).toContain('hello:1');
+    const ref = await kiln(root, 'images', '--filter', 'reference=hel*', '--format', '{{.Repository}}:{{.Tag}}');
+    expect(ref.stdout).toBe('hello:1\n');
+    const ref2 = await kiln(root, 'images', '-f', 'reference=*:1', '-f', 'dangling=false', '--format', '{{.Repository}}');
+    expect(ref2.stdout).toBe('hello\n');
+    expect((await kiln(root, 'images', '-f', 'dangling=true', '-q')).stdout).toBe('');
+    expect((await kiln(root, 'images', '-f', 'label=x')).code).toBe(2);
   });
 
   it('shows history like docker history', async () => {

@@ -14,6 +14,7 @@ export interface ImagesOptions {
   digests?: boolean;
   noTrunc?: boolean;
   format?: string;
+  filter?: string[];
 }
 
 interface Row {
@@ -75,6 +76,7 @@ export async function listImages(ctx: CliContext, filter: string | undefined, op
       if (ref.tag !== undefined) tag = ref.tag;
     }
     if (want && (repoName !== want.name || (want.tag !== undefined && tag !== want.tag))) continue;
+    if (!filters(opts.filter ?? [], { dangling: isDigest(rec.name), repo, tag })) continue;
     rows.push({
       Repository: repo,
       Tag: tag,
@@ -141,8 +143,44 @@ export async function listImages(ctx: CliContext, filter: string | undefined, op
   throw new UsageError(`invalid value "${format}" for "--format": expected table, json or a template`);
 }
 
+/** Go's path.Match for reference filters: `*` and `?` within a path segment, `[...]` classes. */
+function globToRegExp(glob: string): RegExp {
+  let re = '';
+  for (const c of glob) {
+    if (c === '*') re += '[^/]*';
+    else if (c === '?') re += '[^/]';
+    else re += c.replace(/[.+^${}()|\\]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`);
+}
+
+function filters(list: string[], row: { dangling: boolean; repo: string; tag: string }): boolean {
+  const refs: RegExp[] = [];
+  for (const f of list) {
+    const eq = f.indexOf('=');
+    const key = eq < 0 ? f : f.slice(0, eq);
+    const value = eq < 0 ? '' : f.slice(eq + 1);
+    if (key === 'dangling') {
+      if (value !== 'true' && value !== 'false') throw new UsageError(`invalid filter 'dangling=${value}': expected true or false`);
+      if ((value === 'true') !== row.dangling) return false;
+    } else if (key === 'reference') {
+      refs.push(globToRegExp(value));
+    } else {
+      throw new UsageError(`invalid filter '${key}': kiln supports dangling=true|false and reference=PATTERN`);
+    }
+  }
+  if (refs.length === 0) return true;
+  if (row.dangling) return false;
+  return refs.some((re) => re.test(row.repo) || re.test(`${row.repo}:${row.tag}`));
+}
+
+function collectFilter(value: string, prev: string[] = []): string[] {
+  return [...prev, value];
+}
+
 export function addListOptions(cmd: Command): Command {
   return cmd
+    .option('-f, --filter <filter>', 'filter output: dangling=true|false, reference=PATTERN (repeatable)', collectFilter, [])
     .option('-a, --all', 'show all images (kiln keeps no intermediate images, so the same as without)')
     .option('-q, --quiet', 'only show image IDs')
     .option('--digests', 'show manifest digests')
