@@ -5,7 +5,7 @@
  * written atomically (temp file, fsync, rename, fsync directory).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type { BigIntStats } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -19,8 +19,9 @@ interface CacheFile {
   entries: Record<string, [string, string]>;
 }
 
-export function statKey(st: BigIntStats): string {
-  return `${st.size}:${st.mtimeNs}:${st.ino}:${st.mode}`;
+export function statKey(st: Stats): string {
+  // ctime too: it changes on any write or chmod, even when mtime is restored.
+  return `${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.ino}:${st.mode}`;
 }
 
 export function cacheFileFor(kilnRoot: string, contextDir: string): string {

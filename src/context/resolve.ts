@@ -9,7 +9,7 @@
  * lstat (see source.ts), which closes the final-component swap race.
  */
 import { lstat, readlink } from 'node:fs/promises';
-import type { BigIntStats } from 'node:fs';
+import type { Stats } from 'node:fs';
 import path from 'node:path';
 import { KilnError } from '../diagnostics/errors.js';
 
@@ -19,7 +19,7 @@ export const MAX_SYMLINKS = 40;
 export interface Resolved {
   /** '/'-separated path relative to the context root ('' is the root itself). */
   rel: string;
-  st: BigIntStats;
+  st: Stats;
 }
 
 function isMissing(err: unknown): boolean {
@@ -47,9 +47,9 @@ export async function resolveInRoot(root: string, rel: string, followFinal: bool
   const queue = rel.split('/').filter((s) => s !== '' && s !== '.');
   const resolved: string[] = [];
   let links = 0;
-  let st: BigIntStats;
+  let st: Stats;
   try {
-    st = await lstat(root, { bigint: true });
+    st = await lstat(root);
   } catch (err) {
     if (isMissing(err)) return null;
     throw err;
@@ -58,12 +58,12 @@ export async function resolveInRoot(root: string, rel: string, followFinal: bool
     const c = queue.shift()!;
     if (c === '..') {
       resolved.pop();
-      st = await lstat(path.join(root, ...resolved), { bigint: true });
+      st = await lstat(path.join(root, ...resolved));
       continue;
     }
     const candidate = path.join(root, ...resolved, c);
     try {
-      st = await lstat(candidate, { bigint: true });
+      st = await lstat(candidate);
     } catch (err) {
       if (isMissing(err)) return null;
       throw err;
@@ -77,7 +77,7 @@ export async function resolveInRoot(root: string, rel: string, followFinal: bool
       const target = await readlink(candidate);
       if (target.startsWith('/')) resolved.length = 0;
       queue.unshift(...target.split('/').filter((s) => s !== '' && s !== '.'));
-      if (resolved.length === 0) st = await lstat(root, { bigint: true });
+      if (resolved.length === 0) st = await lstat(root);
       continue;
     }
     resolved.push(c);

@@ -20,10 +20,15 @@ let tmp: string;
 let ctx: string;
 let root: string;
 
-async function put(rel: string, content: string) {
+/** Write a file; unless `fresh`, date it in the past so the digest cache may keep it. */
+async function put(rel: string, content: string, fresh = false) {
   const p = path.join(ctx, rel);
   await mkdir(path.dirname(p), { recursive: true });
   await writeFile(p, content);
+  if (!fresh) {
+    const past = new Date(Date.now() - 60_000);
+    await utimes(p, past, past);
+  }
 }
 
 beforeEach(async () => {
@@ -103,12 +108,19 @@ describe('hashContextPaths', () => {
     expect(second.digest).toBe(first.digest);
 
     // Same size, new content, new mtime: only that file is read again.
-    await put('notes.txt', 'N\n');
     const past = new Date(Date.now() - 10_000);
+    await put('notes.txt', 'N\n', true);
     await utimes(path.join(ctx, 'notes.txt'), past, past);
     const third = await hashContextPaths(ctx, [sel(['.'])], { ignore: [], root });
     expect(third.stats.filesRead).toBe(1);
     expect(third.digest).not.toBe(first.digest);
+  });
+
+  it('re-reads a file rewritten with the same size', async () => {
+    await hashContextPaths(ctx, [sel(['notes.txt'])], { ignore: [], root });
+    await put('notes.txt', 'M\n', true); // same size, fresh timestamp
+    const r = await hashContextPaths(ctx, [sel(['notes.txt'])], { ignore: [], root });
+    expect(r.files[0]!.digest).toBe(sha('M\n'));
   });
 
   it('survives a corrupt cache file', async () => {

@@ -9,9 +9,10 @@
  * directory are reported as links, never followed.
  */
 import { createHash } from 'node:crypto';
-import type { BigIntStats } from 'node:fs';
-import { constants as FS } from 'node:fs';
-import { lstat, open, readdir, readlink, realpath } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { closeSync, constants as FS, fstatSync, lstatSync, openSync, read, readdirSync, readlinkSync, readSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { lstat, readdir, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { KilnError, NotFoundError } from '../diagnostics/errors.js';
 import { DigestCache, statKey } from './cache.js';
@@ -44,13 +45,27 @@ export interface ContextStats {
 interface Entry {
   path: string;
   type: ContextFileType;
-  st: BigIntStats;
+  st: Stats;
   linkTarget?: string;
   digest?: string;
 }
 
 const EMPTY_SHA = 'sha256:' + createHash('sha256').digest('hex');
 const SMALL_FILE = 1 << 20;
+/**
+ * A digest is cached only for files last modified longer ago than this: file times
+ * come from the kernel's coarse clock, so two writes within one tick (a few ms) can
+ * leave identical metadata. Younger files are simply re-read next time.
+ */
+const RACY_WINDOW_MS = 20;
+/**
+ * Metadata calls and small-file reads use the synchronous fs API: for tens of
+ * thousands of tiny requests it is several times faster than libuv's thread pool.
+ * The walk yields to the event loop every YIELD_EVERY calls to stay responsive.
+ */
+const YIELD_EVERY = 512;
+const readAsync = promisify(read);
+const yieldNow = () => new Promise<void>((r) => setImmediate(r));
 
 /** fsutil's containsWildcards: `*`, `?` or `[` not escaped by `\`. */
 export function containsWildcards(name: string): boolean {
@@ -70,7 +85,7 @@ export function splitWildcards(p: string): [string, string] {
   return [parts.slice(0, i).join('/'), parts.slice(i).join('/')];
 }
 
-function fileType(st: BigIntStats): ContextFileType | null {
+function fileType(st: Stats): ContextFileType | null {
   if (st.isFile()) return 'file';
   if (st.isDirectory()) return 'dir';
   if (st.isSymbolicLink()) return 'symlink';
@@ -97,6 +112,9 @@ async function pool<T>(items: readonly T[], limit: number, fn: (t: T) => Promise
 
 export class ContextSource {
   readonly stats: ContextStats = { lstat: 0, readdir: 0, filesRead: 0, bytesRead: 0, cacheHits: 0, dirsSkipped: 0 };
+
+  private ops = 0;
+  private readonly buf = Buffer.allocUnsafe(SMALL_FILE);
 
   private constructor(
     /** The real path of the context directory. */
@@ -126,12 +144,17 @@ export class ContextSource {
   }
 
   private abs(rel: string): string {
-    return rel === '' ? this.dir : path.join(this.dir, rel);
+    return rel === '' ? this.dir : this.dir + '/' + rel; // rel is clean and relative
   }
 
-  private async lstat(rel: string): Promise<BigIntStats> {
+  /** Call as `if (this.due()) await yieldNow();` to let other work run now and then. */
+  private due(): boolean {
+    return ++this.ops % YIELD_EVERY === 0;
+  }
+
+  private lstat(rel: string): Stats {
     this.stats.lstat++;
-    return lstat(this.abs(rel), { bigint: true });
+    return lstatSync(this.abs(rel));
   }
 
   /** .dockerignore state of `rel`, evaluated component by component from the root. */
@@ -160,13 +183,19 @@ export class ContextSource {
       for (const src of sel.src) await this.addSource(src, sel, excl, entries);
     }
     const files = [...entries.values()];
-    await pool(
-      files.filter((e) => e.type === 'file'),
-      this.concurrency,
-      async (e) => {
-        e.digest = await this.fileDigest(e);
-      },
-    );
+    const large: Entry[] = [];
+    for (const e of files) {
+      if (e.type !== 'file') continue;
+      const cached = this.cache.get(e.path, statKey(e.st));
+      if (cached) e.digest = cached;
+      else if (e.st.size <= SMALL_FILE) {
+        if (this.due()) await yieldNow();
+        e.digest = this.smallFileDigest(e);
+      } else large.push(e);
+    }
+    await pool(large, this.concurrency, async (e) => {
+      e.digest = await this.largeFileDigest(e);
+    });
     for (const e of files) {
       if (e.type === 'symlink') e.digest = 'sha256:' + createHash('sha256').update(e.linkTarget ?? '').digest('hex');
     }
@@ -179,10 +208,10 @@ export class ContextSource {
       const f: ContextFile = {
         path: e.path,
         type: e.type,
-        mode: Number(e.st.mode & 0o7777n),
-        uid: Number(e.st.uid),
-        gid: Number(e.st.gid),
-        size: e.type === 'dir' ? 0 : Number(e.st.size),
+        mode: e.st.mode & 0o7777,
+        uid: e.st.uid,
+        gid: e.st.gid,
+        size: e.type === 'dir' ? 0 : e.st.size,
         digest: e.digest!,
       };
       if (e.linkTarget !== undefined) f.linkTarget = e.linkTarget;
@@ -232,7 +261,7 @@ export class ContextSource {
       const relToBase = base === '' ? rel : rel.slice(base.length + 1);
       if (safeMatch(comp, relToBase)) {
         if (this.ignore.patterns.length > 0 && this.ignore.matches(rel)) {
-          const st = await this.lstat(rel);
+          const st = this.lstat(rel);
           if (!st.isDirectory() || this.ignore.canSkipDir(rel, true)) continue;
         }
         out.push(rel);
@@ -240,7 +269,7 @@ export class ContextSource {
       }
       if (depth + 1 >= segs.length) continue;
       if (literalSegments && !safeMatch(segs[depth]!, name)) continue;
-      const st = await this.lstat(rel);
+      const st = this.lstat(rel);
       if (st.isDirectory()) await this.glob(base, comp, rel, depth + 1, out);
     }
   }
@@ -261,20 +290,20 @@ export class ContextSource {
     if (type !== 'dir') {
       if (ign.matched) throw this.notFound(src, 'it is excluded by .dockerignore');
       if (excl && excl.matches(path.posix.basename(r.rel))) return;
-      await this.addEntry(r.rel, type, r.st, entries);
+      this.addEntry(r.rel, type, r.st, entries);
       return;
     }
     if (ign.matched && this.ignore.canSkipDir(r.rel, true)) throw this.notFound(src, 'it is excluded by .dockerignore');
     const added = await this.walk(r.rel, ign.state, excl, r.rel, excl ? excl.rootState() : null, entries);
-    if (!ign.matched || added > 0) await this.addEntry(r.rel, 'dir', r.st, entries);
+    if (!ign.matched || added > 0) this.addEntry(r.rel, 'dir', r.st, entries);
   }
 
-  private async addEntry(rel: string, type: ContextFileType, st: BigIntStats, entries: Map<string, Entry>) {
+  private addEntry(rel: string, type: ContextFileType, st: Stats, entries: Map<string, Entry>): void {
     const p = rel === '' ? '.' : rel;
     if (entries.has(p)) return;
     const e: Entry = { path: p, type, st };
     entries.set(p, e);
-    if (type === 'symlink') e.linkTarget = await readlink(this.abs(rel));
+    if (type === 'symlink') e.linkTarget = readlinkSync(this.abs(rel));
   }
 
   /** Walk below `dirRel`; returns how many entries were added. */
@@ -287,83 +316,110 @@ export class ContextSource {
     entries: Map<string, Entry>,
   ): Promise<number> {
     this.stats.readdir++;
-    const names = await readdir(this.abs(dirRel));
+    const names = readdirSync(this.abs(dirRel));
     const useIgnore = this.ignore.patterns.length > 0;
-    const counts = await Promise.all(
-      names.map(async (name) => {
-        const rel = dirRel === '' ? name : `${dirRel}/${name}`;
-        const st = await this.lstat(rel);
-        const type = fileType(st);
-        if (!type) return 0;
-        const ig = useIgnore ? this.ignore.matchWithParent(rel, ignState) : { matched: false, state: ignState };
-        const selRel = selRoot === '' ? rel : rel.slice(selRoot.length + 1);
-        const ex = excl && exclState ? excl.matchWithParent(selRel, exclState) : null;
-        const ignored = ig.matched || !!ex?.matched;
-        if (type !== 'dir') {
-          if (ignored) return 0;
-          await this.addEntry(rel, type, st, entries);
-          return 1;
-        }
-        if ((ig.matched && this.ignore.canSkipDir(rel, true)) || (ex?.matched && excl!.canSkipDir(selRel, true))) {
-          this.stats.dirsSkipped++;
-          return 0;
-        }
-        const n = await this.walk(rel, ig.state, excl, selRoot, ex ? ex.state : null, entries);
-        if (!ignored || n > 0) {
-          await this.addEntry(rel, 'dir', st, entries);
-          return n + 1;
-        }
-        return 0;
-      }),
-    );
-    return counts.reduce((a, b) => a + b, 0);
+    let added = 0;
+    for (const name of names) {
+      const rel = dirRel === '' ? name : `${dirRel}/${name}`;
+      if (this.due()) await yieldNow();
+      const st = this.lstat(rel);
+      const type = fileType(st);
+      if (!type) continue;
+      const ig = useIgnore ? this.ignore.matchWithParent(rel, ignState) : { matched: false, state: ignState };
+      const selRel = selRoot === '' ? rel : rel.slice(selRoot.length + 1);
+      const ex = excl && exclState ? excl.matchWithParent(selRel, exclState) : null;
+      const ignored = ig.matched || !!ex?.matched;
+      if (type !== 'dir') {
+        if (ignored) continue;
+        this.addEntry(rel, type, st, entries);
+        added++;
+        continue;
+      }
+      if ((ig.matched && this.ignore.canSkipDir(rel, true)) || (ex?.matched && excl!.canSkipDir(selRel, true))) {
+        this.stats.dirsSkipped++;
+        continue;
+      }
+      const n = await this.walk(rel, ig.state, excl, selRoot, ex ? ex.state : null, entries);
+      if (!ignored || n > 0) {
+        this.addEntry(rel, 'dir', st, entries);
+        added += n + 1;
+      }
+    }
+    return added;
   }
 
-  private async fileDigest(e: Entry): Promise<string> {
-    const key = statKey(e.st);
-    const cached = this.cache.get(e.path, key);
-    if (cached) return cached;
-    // O_NOFOLLOW + inode check: the file we hash is the one the walk saw, not a
-    // symlink swapped in since.
-    const fh = await open(this.abs(e.path), FS.O_RDONLY | FS.O_NOFOLLOW).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ELOOP' || err.code === 'ENOENT') {
-        throw new KilnError('CONTEXT_CHANGED', `"/${e.path}" changed while the build context was being read`, {
-          cause: err,
-        });
-      }
-      throw err;
+  private changed(e: Entry, cause?: unknown): KilnError {
+    return new KilnError('CONTEXT_CHANGED', `"/${e.path}" changed while the build context was being read`, {
+      hint: 'retry the build once the files stop changing',
+      ...(cause ? { cause } : {}),
     });
+  }
+
+  /** Remember a digest unless the file was modified while we looked at it (git's racy-timestamp rule). */
+  private remember(e: Entry, before: Stats, after: Stats, digest: string): void {
+    e.st = before;
+    if (statKey(after) === statKey(before) && after.mtimeMs < Date.now() - RACY_WINDOW_MS) {
+      this.cache.set(e.path, statKey(before), digest);
+    }
+  }
+
+  /**
+   * Open with O_NOFOLLOW and check the inode: the file hashed is the one the walk saw,
+   * not a symlink swapped in since.
+   */
+  private openChecked(e: Entry): { fd: number; st: Stats } {
+    let fd: number;
     try {
-      const st = await fh.stat({ bigint: true });
-      if (st.ino !== e.st.ino || st.dev !== e.st.dev || !st.isFile()) {
-        throw new KilnError('CONTEXT_CHANGED', `"/${e.path}" changed while the build context was being read`);
-      }
+      fd = openSync(this.abs(e.path), FS.O_RDONLY | FS.O_NOFOLLOW);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ELOOP' || code === 'ENOENT') throw this.changed(e, err);
+      throw err;
+    }
+    const st = fstatSync(fd);
+    if (st.ino !== e.st.ino || st.dev !== e.st.dev || !st.isFile()) {
+      closeSync(fd);
+      throw this.changed(e);
+    }
+    return { fd, st };
+  }
+
+  private smallFileDigest(e: Entry): string {
+    const { fd, st } = this.openChecked(e);
+    try {
       const h = createHash('sha256');
-      if (st.size <= SMALL_FILE) {
-        const buf = await fh.readFile();
-        h.update(buf);
-        this.stats.bytesRead += buf.length;
-      } else {
-        const buf = Buffer.allocUnsafe(1 << 20);
-        for (;;) {
-          const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-          if (bytesRead === 0) break;
-          h.update(buf.subarray(0, bytesRead));
-          this.stats.bytesRead += bytesRead;
-        }
+      for (;;) {
+        const n = readSync(fd, this.buf, 0, this.buf.length, null);
+        if (n === 0) break;
+        h.update(this.buf.subarray(0, n));
+        this.stats.bytesRead += n;
       }
       this.stats.filesRead++;
       const digest = 'sha256:' + h.digest('hex');
-      // Only remember digests of files that were not modified while we looked at them
-      // (same racy-timestamp precaution as git's index).
-      const after = await fh.stat({ bigint: true });
-      if (statKey(after) === statKey(st) && after.mtimeNs < BigInt(Date.now() - 1) * 1_000_000n) {
-        this.cache.set(e.path, statKey(st), digest);
-      }
-      e.st = st;
+      this.remember(e, st, fstatSync(fd), digest);
       return digest;
     } finally {
-      await fh.close();
+      closeSync(fd);
+    }
+  }
+
+  private async largeFileDigest(e: Entry): Promise<string> {
+    const { fd, st } = this.openChecked(e);
+    try {
+      const h = createHash('sha256');
+      const buf = Buffer.allocUnsafe(1 << 20);
+      for (;;) {
+        const { bytesRead } = await readAsync(fd, buf, 0, buf.length, null);
+        if (bytesRead === 0) break;
+        h.update(buf.subarray(0, bytesRead));
+        this.stats.bytesRead += bytesRead;
+      }
+      this.stats.filesRead++;
+      const digest = 'sha256:' + h.digest('hex');
+      this.remember(e, st, fstatSync(fd), digest);
+      return digest;
+    } finally {
+      closeSync(fd);
     }
   }
 
@@ -379,8 +435,9 @@ export class ContextSource {
       list.push(e);
     }
     const dirs = files.filter((e) => e.type === 'dir');
-    const depth = (p: string) => (p === '.' ? 0 : p.split('/').length);
-    dirs.sort((a, b) => depth(b.path) - depth(a.path));
+    const depth = new Map<Entry, number>();
+    for (const d of dirs) depth.set(d, d.path === '.' ? 0 : d.path.split('/').length);
+    dirs.sort((a, b) => depth.get(b)! - depth.get(a)!);
     for (const d of dirs) {
       const list = children.get(d.path) ?? [];
       if (list.length === 0) {
@@ -391,7 +448,7 @@ export class ContextSource {
       const h = createHash('sha256');
       for (const c of list) {
         const name = c.path.slice(c.path.lastIndexOf('/') + 1);
-        h.update(`${name}\0${c.type}\0${(c.st.mode & 0o7777n).toString(8)}\0${c.linkTarget ?? ''}\0${c.digest}\n`);
+        h.update(`${name}\0${c.type}\0${(c.st.mode & 0o7777).toString(8)}\0${c.linkTarget ?? ''}\0${c.digest}\n`);
       }
       d.digest = 'sha256:' + h.digest('hex');
     }
