@@ -9,3 +9,4 @@ export { getCredentials, saveCredentials, removeCredentials, dockerConfigPath, t
 export { readKilnConfig, allowsPlainHttp, isLoopbackRegistry } from './config.js';
 export { parseManifest, MANIFEST_SIZE_LIMIT, ACCEPT_MANIFESTS } from './manifest.js';
 export { checkDigest } from './digest.js';
+export { pushArtifact, openArtifact, type ArtifactBlob, type ArtifactPushOptions, type RemoteArtifact } from './artifact.js';

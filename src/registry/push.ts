@@ -1,9 +1,10 @@
 import PQueue from 'p-queue';
+import { Readable } from 'node:stream';
 import type { ContentStore } from '../content/types.js';
 import type { Descriptor, Digest } from '../image/types.js';
 import { createRegistryClient, type RegistryClient } from './client.js';
 import { RegistryError } from './errors.js';
-import { parseManifest } from './manifest.js';
+import { parseManifest, sha256Digest } from './manifest.js';
 import { formatReference, parseRegistryReference } from './reference.js';
 import { mountCandidates, recordBlobSource } from './sources.js';
 import { openStores } from './stores.js';
@@ -17,7 +18,8 @@ export async function pushBlobs(
   client: RegistryClient,
   repository: string,
   content: ContentStore,
-  blobs: Array<{ desc: Descriptor; kind: 'layer' | 'config' | 'manifest' }>,
+  /** Blobs to upload; `data` when the blob is in memory rather than in the content store. */
+  blobs: Array<{ desc: Descriptor; kind: 'layer' | 'config' | 'manifest'; data?: Buffer }>,
   opts: { root?: string; concurrency?: number; mountFrom?: string[]; onEvent?: (e: TransferEvent) => void } = {},
 ): Promise<void> {
   const emit = opts.onEvent ?? (() => {});
@@ -25,21 +27,24 @@ export async function pushBlobs(
   const seen = new Set<string>();
   let failed: unknown;
   const jobs: Array<Promise<void>> = [];
-  for (const { desc, kind } of blobs) {
+  for (const { desc, kind, data } of blobs) {
     if (seen.has(desc.digest)) continue;
     seen.add(desc.digest);
+    if (data && (data.length !== desc.size || sha256Digest(data) !== desc.digest)) {
+      throw new RegistryError('REGISTRY_DIGEST_MISMATCH', `in-memory blob does not match its descriptor ${desc.digest}`);
+    }
     emit({ type: 'blob', digest: desc.digest, kind, status: 'waiting', total: desc.size });
     jobs.push(
       queue
         .add(async () => {
           if (failed) return;
-          const info = await content.stat(desc.digest);
+          const info = data ? { size: data.length } : await content.stat(desc.digest);
           if (info.size !== desc.size) {
             throw new RegistryError('REGISTRY_SIZE_MISMATCH', `blob ${desc.digest} is ${info.size} bytes in the store but ${desc.size} in its descriptor`);
           }
           const mountFrom = [...(opts.mountFrom ?? []), ...(opts.root ? await mountCandidates(opts.root, desc.digest, client.registry) : [])];
           let last = 0;
-          const result = await client.pushBlob(repository, desc, () => content.get(desc.digest), {
+          const result = await client.pushBlob(repository, desc, data ? () => Readable.from([data]) : () => content.get(desc.digest), {
             mountFrom: [...new Set(mountFrom)],
             onProgress: (n) => {
               if (n - last >= 512 * 1024 || n === desc.size) {
