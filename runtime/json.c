@@ -1,5 +1,6 @@
 /* Recursive-descent JSON parser (RFC 8259) sized for runtime-spec documents. Written for kiln. */
 #include "json.h"
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,7 +147,8 @@ static jval *value(struct P *p, const char **c) {
   memcpy(buf, *c, q - *c); buf[q - *c] = 0;
   v = xcalloc(1, sizeof *v); v->type = J_NUM;
   v->num = strtod(buf, NULL);
-  v->inum = isint ? strtoll(buf, NULL, 10) : (long long)v->num;
+  /* strtoll saturates; clamp doubles too, so an out-of-range value can never wrap into a small id */
+  v->inum = isint ? strtoll(buf, NULL, 10) : v->num >= 9.2e18 ? LLONG_MAX : v->num <= -9.2e18 ? LLONG_MIN : (long long)v->num;
   *c = q;
   return v;
 }

@@ -340,7 +340,9 @@ __attribute__((noreturn)) static void finish_and_exec(struct proc *pr, int tty_s
     for (k = 0; k < sizeof rlimit_names / sizeof *rlimit_names; k++) if (!strcmp(t, rlimit_names[k].name)) break;
     if (k == sizeof rlimit_names / sizeof *rlimit_names) die("unknown rlimit %s", t);
     jval *h = jget(r, "hard"), *s = jget(r, "soft");
-    struct rlimit rl = { s ? (rlim_t)s->num : 0, h ? (rlim_t)h->num : 0 };
+    /* values are uint64 in the spec; 2^64-1 (RLIM_INFINITY) does not fit a double exactly */
+    struct rlimit rl = { !s ? 0 : s->num >= 1.8e19 ? RLIM_INFINITY : (rlim_t)s->num, !h ? 0 : h->num >= 1.8e19 ? RLIM_INFINITY : (rlim_t)h->num };
+    if (!s || !h || s->num < 0 || h->num < 0) die("rlimit %s needs non-negative soft and hard values", t);
     if (setrlimit(rlimit_names[k].res, &rl)) die("setrlimit %s: %m", t);
   }
   if (pr->nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) die("no_new_privs: %m");

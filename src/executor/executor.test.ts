@@ -300,6 +300,37 @@ describe.skipIf(!!reasons.kiln)('kiln runtime only', () => {
   });
 });
 
+describe.skipIf(!!reasons.kiln)('kiln-runtime config.json parsing', () => {
+  it('rejects malformed or hostile config.json with an error, never a crash', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'kiln-badcfg-'));
+    const good = { process: { args: ['true'], cwd: '/' }, root: { path: rootfs }, linux: { namespaces: [{ type: 'mount' }] } };
+    const cases: [string, string | Buffer][] = [
+      ['truncated', JSON.stringify(good).slice(0, 40)],
+      ['deep nesting', '['.repeat(100000)],
+      ['bad escape', '{"process":{"args":["\\q"]}}'],
+      ['NUL escape', '{"process":{"args":["a\\u0000b"],"cwd":"/"}}'],
+      ['trailing garbage', JSON.stringify(good) + 'xx'],
+      ['huge number', '{"process":{"args":["true"],"cwd":"/","user":{"uid":1e400}}}'],
+      ['random bytes', Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 256))],
+      ['unknown capability', JSON.stringify({ ...good, process: { ...good.process, capabilities: { bounding: ['CAP_NOPE'] } } })],
+      ['relative cwd', JSON.stringify({ ...good, process: { ...good.process, cwd: 'x' } })],
+      ['uid overflow', JSON.stringify({ ...good, process: { ...good.process, user: { uid: 4294967296, gid: 0 } } })],
+      ['duplicate namespace', JSON.stringify({ ...good, linux: { namespaces: [{ type: 'mount' }, { type: 'mount' }] } })],
+    ];
+    try {
+      for (const [name, text] of cases) {
+        await fs.writeFile(path.join(dir, 'config.json'), text);
+        const r = spawnSync(kilnRuntimePath(), ['run', '--bundle', dir, `bad-${process.pid}`], { encoding: 'utf8', timeout: 10000 });
+        expect({ name, signal: r.signal, status: r.status }).toEqual({ name, signal: null, status: 1 });
+        expect(r.stderr).toMatch(/^kiln-runtime: /);
+      }
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe.skipIf(!!reasons.kiln || !!reasons.runc)('kiln and runc agree', () => {
   it('on the container mount table', () => {
     if (!mountTables.kiln || !mountTables.runc) return; // the per-runtime mount tests failed and say why
