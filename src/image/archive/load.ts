@@ -86,6 +86,11 @@ async function consumeEntry(content: ContentStore, name: string, size: number, b
   let gunzip: ReturnType<typeof createGunzip> | undefined;
   let gunzipDone: Promise<void> = Promise.resolve();
   let gunzipFailed = false;
+  let waits = 0;
+  let gunzipWaiting = false;
+  const resume = () => {
+    if (--waits === 0) body.resume();
+  };
   body.on('data', (c: Buffer) => {
     if (compression === undefined) {
       compression = compressionOf(c);
@@ -96,16 +101,31 @@ async function consumeEntry(content: ContentStore, name: string, size: number, b
           gunzip!.on('end', () => resolve());
           gunzip!.on('error', () => {
             gunzipFailed = true;
+            // a failed inflater never drains: stop waiting for it (the layer then fails its diff_id check)
+            if (gunzipWaiting) {
+              gunzipWaiting = false;
+              resume();
+            }
             resolve();
           });
         });
       }
     }
-    if (gunzip && !gunzipFailed) gunzip.write(c);
-    if (!toStore.write(c)) {
-      body.pause();
-      toStore.once('drain', () => body.resume());
+    // respect the backpressure of both consumers: the store writer and the decompressing hasher
+    if (gunzip && !gunzipFailed && !gunzip.write(c) && !gunzipWaiting) {
+      waits++;
+      gunzipWaiting = true;
+      gunzip.once('drain', () => {
+        if (!gunzipWaiting) return;
+        gunzipWaiting = false;
+        resume();
+      });
     }
+    if (!toStore.write(c)) {
+      waits++;
+      toStore.once('drain', resume);
+    }
+    if (waits > 0) body.pause();
   });
   body.on('end', () => {
     toStore.end();
