@@ -157,7 +157,11 @@ export interface ExecOp {
 
 // ---------------------------------------------------------------------------------- file
 
-/** `--chown=user[:group]`: names or numeric ids, resolved in the destination filesystem. */
+/**
+ * `--chown=user[:group]`: names or numeric ids, resolved in the destination filesystem's
+ * /etc/passwd and /etc/group. An empty `user` (`--chown=:staff`) means root (0); without a
+ * group, the group is the user's number (as BuildKit does).
+ */
 export interface Owner {
   user: string;
   group?: string;

@@ -10,9 +10,12 @@ const ADD_FLAGS: FlagSpecs = {
   chown: 'string', chmod: 'string', link: 'bool', 'keep-git-dir': 'bool', checksum: 'string', exclude: 'strings', unpack: 'bool',
 };
 
-/** True when a destination names a directory: ends in `/` (or is `.`, `..`, `/.`). */
+/**
+ * True when a destination names a directory: ends in `/` (or is `.`, `..`, `/.`), or in `\\` as
+ * Windows Dockerfiles write it.
+ */
 export function isDirectoryDest(dest: string): boolean {
-  return dest.endsWith('/') || dest === '.' || dest === '..' || dest.endsWith('/.') || dest.endsWith('/..');
+  return /(?:^|[/\\])\.{0,2}$/.test(dest) || dest.endsWith('\\');
 }
 
 export function parseCopy(req: ParseRequest): CopyInstruction {
@@ -85,15 +88,18 @@ export function checkChecksum(checksum: Located): void {
   }
 }
 
-/** `--chown=user[:group]`; with `--link` only numeric ids can work (names need the target's /etc/passwd). */
+/**
+ * `--chown=user[:group]` (either part may be empty, as BuildKit allows: `:staff`); with `--link`
+ * only numeric ids can work (names need the target's /etc/passwd).
+ */
 export function checkChown(chown: Located, link: boolean): void {
   const v = chown.value;
   if (v.includes('$')) return;
   const parts = v.split(':');
-  if (v === '' || parts.length > 2 || parts.some((p) => p === '')) {
+  if (parts.length > 2) {
     throw instrError(InstrCode.Chown, `invalid --chown value "${v}"`, chown.range, 'write --chown=<user>[:<group>] with names or numeric ids');
   }
-  if (link && parts.some((p) => !/^\d+$/.test(p))) {
+  if (link && parts.some((p) => p !== '' && !/^\d+$/.test(p))) {
     throw instrError(
       InstrCode.Chown,
       `--chown with --link requires numeric ids, got "${v}"`,
