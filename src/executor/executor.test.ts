@@ -11,6 +11,7 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasCode } from '../diagnostics/errors.js';
 import { DEFAULT_CAPABILITIES, MASKED_PATHS } from './defaults.js';
+import { cgroupDirs } from './cgroups.js';
 import { createExecutor, kilnRuntimePath, runcPath } from './oci-executor.js';
 import type { ExecMount, Executor, ProcessIO, ProcessSpec, RunResult, RuntimeName, StartedInfo } from './types.js';
 
@@ -234,6 +235,46 @@ describe.each(runtimes)('executor with %s runtime', (runtime) => {
     expect(readdirSync(hostDir).sort()).toEqual(before);
     expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(hostDir);
     await fs.rm(path.join(rootfs, path.dirname(hostDir)), { recursive: true, force: true });
+  });
+
+  it.skipIf(skip)('binds volumes read-write or read-only, and their symlinks resolve inside the container', async () => {
+    const vol = mkdtempSync(path.join(os.tmpdir(), 'kiln-exec-vol-'));
+    try {
+      await fs.writeFile(path.join(vol, 'hello'), 'from-host');
+      await fs.symlink(hostDir, path.join(vol, 'abs-link'));
+      await fs.symlink('../../../../../../..' + hostDir, path.join(vol, 'rel-link'));
+      const mounts: ExecMount[] = [
+        { destination: '/vol', type: 'bind', source: vol, options: ['rbind'] },
+        { destination: '/ro', type: 'bind', source: vol, options: ['rbind', 'ro'] },
+        // a mount target inside the volume, behind its symlink: lands inside the rootfs, not on the host
+        { destination: '/vol/abs-link/inner', type: 'tmpfs', source: 'tmpfs', options: ['size=1m'] },
+      ];
+      const r = await run(ex, base(['sh', '-c', 'cat /vol/hello; echo; echo written > /vol/new; echo x > /ro/x || echo ro-refused; cat /vol/abs-link/secret /vol/rel-link/secret /ro/abs-link/secret; echo done'], { resources: { cpus: 0.5 } }), mounts);
+      expect(r.stdout).toContain('from-host');
+      expect(r.stdout).toContain('ro-refused');
+      expect(r.stdout).not.toContain(SECRET);
+      expect(await fs.readFile(path.join(vol, 'new'), 'utf8')).toBe('written\n');
+      expect(existsSync(path.join(vol, 'x'))).toBe(false);
+      expect(readdirSync(hostDir)).toEqual(['secret']);
+    } finally {
+      await fs.rm(vol, { recursive: true, force: true });
+      await fs.rm(path.join(rootfs, path.dirname(hostDir)), { recursive: true, force: true });
+    }
+  });
+
+  it.skipIf(skip)('applies the cpu quota and pids limit to the container cgroup', async () => {
+    let seen = '';
+    const id = `cpu-test-${runtime}-${process.pid}`;
+    await run(ex, base(['sh', '-c', 'echo ready; sleep 1'], { id, resources: { cpus: 0.5, pids: 33 } }), [], {
+      onStarted: () => {
+        const dirs = cgroupDirs(`kiln/${id}/ctr`);
+        const v2 = dirs.find((d) => d.controller === '' && d.used);
+        const cpu = v2 ? path.join(v2.dir, 'cpu.max') : path.join(dirs.find((d) => d.controller === 'cpu')!.dir, 'cpu.cfs_quota_us');
+        const pids = path.join((v2 ?? dirs.find((d) => d.controller === 'pids')!).dir, 'pids.max');
+        seen = `${readFileSync(cpu, 'utf8').trim()} ${readFileSync(pids, 'utf8').trim()}`;
+      },
+    });
+    expect(seen).toMatch(/^50000( 100000)? 33$/);
   });
 
   it.skipIf(skip)('reports a missing command as a start failure', async () => {
