@@ -7,8 +7,8 @@
 # The lexer has one variant per escape token (`\` or a backtick); pass it as
 # `new Parser(grammar, { lexer })`.
 #
-# The grammar is unambiguous: whitespace is one token, a flag token swallows every
-# non-space byte (quotes may hold spaces), `rest` swallows the remainder of the line,
+# The grammar is unambiguous: a flag token swallows every non-space byte (quotes may
+# hold spaces) and the whitespace after it, `rest` swallows the remainder of the line,
 # and after a lone `--` the lexer switches to a state where everything is `rest`.
 
 @preprocessor typescript
@@ -30,15 +30,16 @@ export function makeHeadLexer(escape: string): moo.Lexer {
   const sq = `'(?:[^'${e}]|${e}[^]|${e}$)*(?:'|$)`;
   const dq = `"(?:[^"${e}]|${e}[^]|${e}$)*(?:"|$)`;
   const plain = `[^${SPACE}'"${e}]|${e}[^]|${e}$`;
+  // Whitespace after a flag (or after a lone `--`) belongs to that token: fewer tokens
+  // make the Earley parse cheaper, and the grammar needs no whitespace symbols.
   return moo.states({
     flags: {
       ws: { match: new RegExp(`[${SPACE}]+`), lineBreaks: true },
-      dashdash: { match: new RegExp(`--(?=[${SPACE}]|$)`), next: 'tail' },
-      flag: new RegExp(`--(?:${sq}|${dq}|${plain})*`),
+      dashdash: { match: new RegExp(`--(?:[${SPACE}]+|$)`), lineBreaks: true, next: 'tail' },
+      flag: { match: new RegExp(`--(?:${sq}|${dq}|${plain})*[${SPACE}]*`), lineBreaks: true },
       rest: { match: /[^]+/, lineBreaks: true },
     },
     tail: {
-      ws: { match: new RegExp(`[${SPACE}]+`), lineBreaks: true },
       rest: { match: /[^]+/, lineBreaks: true },
     },
   });
@@ -49,22 +50,12 @@ const lexer = makeHeadLexer('\\');
 
 @lexer lexer
 
-head      -> %ws:? body                   {% (d) => d[1] %}
+head      -> %ws:? flags:? end:?          {% (d) => ({ flags: d[1] ?? [], terminator: d[2]?.terminator ?? null, rest: d[2]?.rest ?? null }) %}
 
 # Several flags are collected left-recursively (O(1) per flag); `end` is the first word
 # that is not a flag (and everything after it), or a lone `--` and what follows it.
-body      -> null                          {% () => ({ flags: [], terminator: null, rest: null }) %}
-           | end                           {% (d) => ({ flags: [], ...d[0] }) %}
-           | flags                         {% (d) => ({ flags: d[0], terminator: null, rest: null }) %}
-           | flags %ws                     {% (d) => ({ flags: d[0], terminator: null, rest: null }) %}
-           | flags %ws end                 {% (d) => ({ flags: d[0], ...d[2] }) %}
-
 flags     -> %flag                         {% (d) => [d[0]] %}
-           | flags %ws %flag               {% (d) => { d[0].push(d[2]); return d[0]; } %}
+           | flags %flag                   {% (d) => { d[0].push(d[1]); return d[0]; } %}
 
 end       -> %rest                         {% (d) => ({ terminator: null, rest: d[0] }) %}
-           | %dashdash tail                {% (d) => ({ terminator: d[0], rest: d[1] }) %}
-
-tail      -> null                          {% () => null %}
-           | %ws                           {% () => null %}
-           | %ws %rest                     {% (d) => d[1] %}
+           | %dashdash %rest:?             {% (d) => ({ terminator: d[0], rest: d[1] }) %}

@@ -3,25 +3,28 @@
 # strings (numbers, literals, nested arrays, objects) are still valid JSON: the result
 # marks them so the caller can raise upstream's "arrays must be comprised of strings
 # only" error. Anything the grammar rejects is not JSON, and upstream then falls back
-# to the shell form. The grammar is unambiguous: whitespace is one token and lists are
-# left-recursive.
+# to the shell form. The grammar is unambiguous: whitespace never forms a token of its
+# own (it is folded into the punctuation) and lists are left-recursive.
 
 @preprocessor typescript
 
 @{%
 import moo from 'moo';
 
+// Whitespace is folded into the punctuation around it (`[ `, ` , `, ` ]`...), so the
+// token stream is short and the grammar needs no whitespace symbols. Leading whitespace
+// is removed by the caller; trailing whitespace belongs to the final `]`.
+const W = '[ \\t\\n\\r]*';
 const lexer = moo.compile({
-  ws: { match: /[ \t\n\r]+/, lineBreaks: true },
   string: /"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"/,
   number: /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/,
   literal: ['true', 'false', 'null'],
-  lbrack: '[',
-  rbrack: ']',
-  lbrace: '{',
-  rbrace: '}',
-  comma: ',',
-  colon: ':',
+  lbrack: { match: new RegExp(`\\[${W}`), lineBreaks: true },
+  rbrack: { match: new RegExp(`${W}\\]${W}`), lineBreaks: true },
+  lbrace: { match: new RegExp(`\\{${W}`), lineBreaks: true },
+  rbrace: { match: new RegExp(`${W}\\}`), lineBreaks: true },
+  comma: { match: new RegExp(`${W},${W}`), lineBreaks: true },
+  colon: { match: new RegExp(`${W}:${W}`), lineBreaks: true },
   junk: { match: /[^]/, lineBreaks: true },
 });
 
@@ -31,27 +34,24 @@ export type Element = { kind: 'string'; token: moo.Token } | { kind: 'other'; to
 
 @lexer lexer
 
-main      -> _ array _                     {% (d) => d[1] %}
+main      -> array                         {% (d) => d[0] %}
 
-array     -> %lbrack _ %rbrack             {% () => [] %}
-           | %lbrack _ elements _ %rbrack  {% (d) => d[2] %}
+array     -> %lbrack %rbrack               {% () => [] %}
+           | %lbrack elements %rbrack      {% (d) => d[1] %}
 
 elements  -> value                         {% (d) => [d[0]] %}
-           | elements _ %comma _ value     {% (d) => { d[0].push(d[4]); return d[0]; } %}
+           | elements %comma value         {% (d) => { d[0].push(d[2]); return d[0]; } %}
 
 value     -> %string                       {% (d) => ({ kind: 'string', token: d[0] }) %}
            | %number                       {% (d) => ({ kind: 'other', token: d[0] }) %}
            | %literal                      {% (d) => ({ kind: 'other', token: d[0] }) %}
-           | array                         {% (d) => ({ kind: 'other', token: null }) %}
-           | object                        {% (d) => ({ kind: 'other', token: null }) %}
+           | array                         {% () => ({ kind: 'other', token: null }) %}
+           | object                        {% () => ({ kind: 'other', token: null }) %}
 
-object    -> %lbrace _ %rbrace             {% () => null %}
-           | %lbrace _ members _ %rbrace   {% () => null %}
+object    -> %lbrace %rbrace               {% () => null %}
+           | %lbrace members %rbrace       {% () => null %}
 
 members   -> member                        {% () => null %}
-           | members _ %comma _ member     {% () => null %}
+           | members %comma member         {% () => null %}
 
-member    -> %string _ %colon _ value      {% () => null %}
-
-_         -> null                          {% () => null %}
-           | %ws                           {% () => null %}
+member    -> %string %colon value          {% () => null %}

@@ -170,6 +170,13 @@ export function parseNameVal(rest: string, key: string, escape = '\\'): Piece[] 
 export type JsonResult = { ok: true; pieces: Piece[] } | { ok: false };
 
 const compiledExec = nearley.Grammar.fromCompiled(execGrammar);
+/** A reusable parser rewound with save()/restore() (cheaper than constructing one per array). */
+const execParser = new nearley.Parser(compiledExec);
+const execInitial = execParser.save();
+function freshExecParser(): nearley.Parser {
+  execParser.restore(execInitial);
+  return execParser;
+}
 /** Deeper nesting than this is judged without the grammar (see parseJsonArray). */
 const MAX_JSON_DEPTH = 256;
 
@@ -214,7 +221,7 @@ export function parseJsonArray(text: string): JsonResult {
     }
     return { ok: false };
   }
-  const parser = new nearley.Parser(compiledExec);
+  const parser = freshExecParser();
   try {
     parser.feed(body);
   } catch {
@@ -237,7 +244,7 @@ export function parseJsonArray(text: string): JsonResult {
 
 /** The number of exec-form parses (for the unambiguity tests). */
 export function execFormParseCount(text: string): number {
-  const parser = new nearley.Parser(compiledExec);
+  const parser = freshExecParser();
   try {
     parser.feed(text);
   } catch {

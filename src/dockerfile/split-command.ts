@@ -4,7 +4,6 @@
  * nearley grammar in grammar/dockerfile.ne.
  */
 import nearley from 'nearley';
-import type moo from 'moo';
 import headGrammar, { makeHeadLexer } from './dockerfile.generated.js';
 import { goTrimSpace, leadingSpace, trailingSpaceStart } from './gotext.js';
 
@@ -28,14 +27,23 @@ export interface SplitLine {
 }
 
 const compiledHead = nearley.Grammar.fromCompiled(headGrammar);
-const lexers = new Map<string, moo.Lexer>();
-function headLexer(escape: string): moo.Lexer {
-  let l = lexers.get(escape);
-  if (!l) {
-    l = makeHeadLexer(escape);
-    lexers.set(escape, l);
+
+/**
+ * One parser per escape token, rewound to its initial column before each use with
+ * nearley's save()/restore() (the documented way to reuse a parser): building a fresh
+ * Parser costs more than parsing a typical flag region.
+ */
+const parsers = new Map<string, { parser: nearley.Parser; initial: ReturnType<nearley.Parser['save']> }>();
+function headParser(escape: string): nearley.Parser {
+  let p = parsers.get(escape);
+  if (!p) {
+    const lexer = makeHeadLexer(escape) as unknown as nearley.Lexer; // moo's lexer is nearley-compatible; only the d.ts signatures differ
+    const parser = new nearley.Parser(compiledHead, { lexer });
+    p = { parser, initial: parser.save() };
+    parsers.set(escape, p);
   }
-  return l;
+  p.parser.restore(p.initial);
+  return p.parser;
 }
 
 interface HeadToken {
@@ -51,22 +59,27 @@ interface HeadResult {
 
 /** Run the head grammar; exported for the unambiguity tests. */
 export function parseHead(binary: string, escape = '\\'): HeadResult[] {
-  const parser = new nearley.Parser(compiledHead, { lexer: headLexer(escape) as unknown as nearley.Lexer }); // moo's lexer is nearley-compatible; only the d.ts signatures differ
+  const parser = headParser(escape);
   parser.feed(binary);
   return parser.results as HeadResult[];
 }
 
-/** Resolve quotes and escapes inside one flag word, as extractBuilderFlags does (byte-wise). */
-export function flagWordValue(raw: string, escape: string): { value: string; blankOK: boolean } {
+const FLAG_SPACE = new Set(['\t', '\n', '\v', '\f', '\r', ' ', '\x85', '\xa0']);
+
+/**
+ * Resolve quotes and escapes inside one flag word, as extractBuilderFlags does (byte-wise).
+ * The word ends at the first unquoted space; `length` is how much of `raw` it used.
+ */
+export function flagWordValue(raw: string, escape: string): { value: string; length: number } {
   let out = '';
   let quote = '';
-  let blankOK = false;
-  for (let i = 0; i < raw.length; i++) {
+  let i = 0;
+  for (; i < raw.length; i++) {
     const ch = raw[i]!;
     if (!quote) {
+      if (FLAG_SPACE.has(ch)) break;
       if (ch === "'" || ch === '"') {
         quote = ch;
-        blankOK = true;
         continue;
       }
       if (ch === escape) {
@@ -91,7 +104,7 @@ export function flagWordValue(raw: string, escape: string): { value: string; bla
       out += ch;
     }
   }
-  return { value: out, blankOK };
+  return { value: out, length: i };
 }
 
 function isAscii(s: string): boolean {
@@ -118,13 +131,13 @@ function extractFlags(argsRaw: string, base: number, escape: string): { flags: F
   const flags: FlagPiece[] = [];
   let restOff = binary.length;
   for (const tok of r.flags) {
-    const { value } = flagWordValue(tok.text, escape);
+    const { value, length } = flagWordValue(tok.text, escape);
     if (value === '--') {
       // `--""` and friends: a word that is `--` after quote removal also ends the flags.
-      restOff = tok.offset + tok.text.length;
+      restOff = tok.offset + length;
       return finish(flags, restOff);
     }
-    flags.push({ text: value, start: base + toChar(tok.offset), end: base + toChar(tok.offset + tok.text.length) });
+    flags.push({ text: value, start: base + toChar(tok.offset), end: base + toChar(tok.offset + length) });
   }
   if (r.rest) restOff = r.rest.offset;
   return finish(flags, restOff);

@@ -1,0 +1,140 @@
+// Dockerfile parser benchmark: parse (and parse + convert, when src/graph is built) of the
+// upstream parser test files, the real-world conformance set, the demo Dockerfile, and
+// generated files of 1,000 / 10,000 / 100,000 instructions. Prints median time,
+// throughput and the time per instruction at each size (flat = linear growth).
+//
+//   npm run build && node bench/parse.mjs [--runs 7] [--no-convert]
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..');
+const df = await import(path.join(root, 'dist/dockerfile/index.js')).catch(() => {
+  console.error('dist/dockerfile/index.js is missing: run `npm run build` first');
+  process.exit(1);
+});
+const graph = process.argv.includes('--no-convert')
+  ? null
+  : await import(path.join(root, 'dist/graph/index.js')).catch(() => null);
+
+const arg = (name, def) => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? Number(process.argv[i + 1]) : def;
+};
+const RUNS = arg('--runs', 7);
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+/** Median wall time of `fn` over RUNS runs after `warm` warm-up runs. */
+async function time(fn, warm = 3, runs = RUNS) {
+  for (let i = 0; i < warm; i++) await fn();
+  const xs = [];
+  for (let i = 0; i < runs; i++) {
+    const t = performance.now();
+    await fn();
+    xs.push(performance.now() - t);
+  }
+  return median(xs);
+}
+
+// A realistic stage: ARG, FROM, ENV, WORKDIR, COPY --from, RUN with continuations and a
+// cache mount, a heredoc RUN, LABEL pairs, EXPOSE, exec-form CMD (10 instructions).
+function generate(instructions) {
+  const out = ['# syntax=docker/dockerfile:1', 'ARG BASE=busybox:latest'];
+  let n = 1;
+  for (let s = 0; n < instructions; s++) {
+    const stage = [
+      `FROM \${BASE} AS s${s}`,
+      `ENV APP_HOME=/app${s} PATH=/app${s}/bin:$PATH`,
+      `WORKDIR /src/${s}`,
+      s > 0 ? `COPY --from=s${s - 1} --chown=1000:1000 /out/ ./prev/` : 'COPY --chmod=0755 src/ ./',
+      `RUN --mount=type=cache,target=/cache \\\n    set -eu && \\\n    # a comment inside the continuation\n    make -j4 target${s} && \\\n    cp -r build /out`,
+      `RUN <<EOF\nset -e\necho stage ${s} > /out/stage.txt\nEOF`,
+      `LABEL org.example.stage="${s}" org.example.name="stage ${s}"`,
+      `EXPOSE ${8000 + (s % 1000)}/tcp`,
+      `USER 1000:1000`,
+      `CMD ["/app/bin/server", "--port", "${8000 + (s % 1000)}"]`,
+    ];
+    for (const line of stage) {
+      if (n >= instructions) break;
+      out.push(line);
+      n++;
+    }
+    out.push('');
+  }
+  return out.join('\n') + '\n';
+}
+
+const fmt = (ms) => (ms < 1 ? `${(ms * 1000).toFixed(0)} µs` : `${ms.toFixed(ms < 10 ? 2 : 1)} ms`);
+const rows = [];
+async function bench(name, texts) {
+  const bytes = texts.reduce((a, t) => a + Buffer.byteLength(t), 0);
+  const asts = texts.map((t) => df.parse(t));
+  const count = asts.reduce((a, x) => a + x.instructions.length, 0);
+  const big = count >= 50_000;
+  const parseMs = await time(() => {
+    for (const t of texts) df.parse(t);
+  }, big ? 1 : 3, big ? 3 : RUNS);
+  let convertMs = null;
+  let convertNote = '';
+  if (graph) {
+    try {
+      convertMs = await time(async () => {
+        for (const t of texts) await graph.convertAst(df.parse(t), { platform: 'linux/amd64', buildPlatform: 'linux/amd64' });
+      }, big ? 1 : 2, big ? 3 : RUNS);
+    } catch (e) {
+      convertNote = `convert failed: ${String(e.message).slice(0, 60)}`;
+    }
+  }
+  rows.push({ name, files: texts.length, count, bytes, parseMs, convertMs, convertNote });
+  const line = [
+    name.padEnd(28),
+    String(count).padStart(7) + ' instr',
+    `parse ${fmt(parseMs).padStart(9)}`,
+    `${((count / parseMs) * 1000 / 1e6).toFixed(2)} M instr/s`,
+    `${((bytes / 1e6) / (parseMs / 1000)).toFixed(1)} MB/s`,
+    `${((parseMs * 1000) / count).toFixed(2)} µs/instr`,
+    convertMs !== null ? `parse+convert ${fmt(convertMs)} (${((convertMs * 1000) / count).toFixed(1)} µs/instr)` : convertNote,
+  ];
+  console.log(line.join('  '));
+}
+
+console.log(`node ${process.version}, median of ${RUNS} runs after warm-up${graph ? ', convert = src/graph convertAst' : ' (no dist/graph: parse only)'}\n`);
+
+const conf = path.resolve(root, '../shared/conformance');
+const readCases = (dir) =>
+  existsSync(dir)
+    ? readdirSync(dir, { withFileTypes: true })
+        .filter((e) => e.isDirectory() && existsSync(path.join(dir, e.name, 'result')))
+        .map((e) => readFileSync(path.join(dir, e.name, 'Dockerfile'), 'utf8'))
+    : [];
+const upstream = readCases(path.join(conf, 'parser-testfiles'));
+if (upstream.length) await bench('upstream testfiles (33)', upstream);
+else console.log(`(skipping upstream testfiles: ${conf} not found)`);
+const realWorld = readCases(path.join(conf, 'real-world'));
+if (realWorld.length) {
+  await bench(`real-world set (${realWorld.length})`, realWorld);
+  const typical = realWorld.filter((t) => t.split('\n').length < 200);
+  const per = await time(() => {
+    for (const t of typical) df.parse(t);
+  });
+  console.log(`  typical file (<200 lines, ${typical.length} files): median-of-runs mean ${fmt(per / typical.length)} per file`);
+}
+await bench('demo Dockerfile', [readFileSync(path.join(root, 'testdata/demo/Dockerfile'), 'utf8')]);
+for (const n of [1_000, 10_000, 100_000]) await bench(`generated ${n.toLocaleString('en')}`, [generate(n)]);
+
+const gen = rows.filter((r) => r.name.startsWith('generated'));
+if (gen.length === 3) {
+  const per = gen.map((r) => (r.parseMs / r.count) * 1000);
+  console.log(
+    `\nlinearity (parse µs/instr at 1k / 10k / 100k): ${per.map((x) => x.toFixed(2)).join(' / ')}` +
+      ` -> 100k/1k ratio ${(per[2] / per[0]).toFixed(2)} (1.00 = perfectly linear)`,
+  );
+  const c = gen.filter((r) => r.convertMs !== null).map((r) => (r.convertMs / r.count) * 1000);
+  if (c.length === 3) console.log(`linearity (parse+convert µs/instr): ${c.map((x) => x.toFixed(1)).join(' / ')} -> ratio ${(c[2] / c[0]).toFixed(2)}`);
+}
