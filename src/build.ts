@@ -225,13 +225,14 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   });
   const scope = `${opts.dockerfile.path ? path.resolve(opts.dockerfile.path) : opts.dockerfile.name}#${conv.targetStage}`;
   const lease = await createLease(opts.root);
+  const ops = createOpHandlers(deps);
   try {
     // 3. solve
     let result: StepResult = { snapshot: null, layers: [] };
     let solved: SolveOutput | undefined;
     if (conv.graph.target) {
       const solver = new Solver<Vertex>({
-        handlers: createOpHandlers(deps),
+        handlers: ops.handlers,
         cache,
         ...(opts.jobs ? { concurrency: opts.jobs } : {}),
         onEvent: emit,
@@ -312,6 +313,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     if (cacheExport) out.cacheExport = cacheExport;
     return out;
   } finally {
+    await ops.close().catch(() => undefined);
     await lease.release().catch(() => undefined);
     if (emptyCtx) await fs.rm(emptyCtx, { recursive: true, force: true });
   }

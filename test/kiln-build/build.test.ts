@@ -147,6 +147,42 @@ CMD ["cat", "/srv/out.txt"]
     expect(check.stdout).toBe('ok\n');
   });
 
+  it('ADD: URLs (checked by --checksum, served from 127.0.0.1) and local archives unpacked by content', async () => {
+    const http = await import('node:http');
+    const { createHash } = await import('node:crypto');
+    const body = 'downloaded\n';
+    const server = http.createServer((req, res) => {
+      if (req.url === '/f.txt') res.end(body);
+      else {
+        res.statusCode = 404;
+        res.end();
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const dir = path.join(tmp, 'add');
+      const sum = createHash('sha256').update(body).digest('hex');
+      write(dir, {
+        Dockerfile: `FROM busybox\nADD --checksum=sha256:${sum} http://127.0.0.1:${port}/f.txt /dl/\nADD pack.tar.gz /unpacked/\nADD http://127.0.0.1:${port}/f.txt /plain.txt\n`,
+        'src/inner.txt': 'from the archive',
+      });
+      execFileSync('tar', ['-czf', path.join(dir, 'pack.tar.gz'), '-C', path.join(dir, 'src'), 'inner.txt']);
+      const out = path.join(tmp, 'add-out');
+      const r = await kiln(root, 'build', '--progress', 'plain', '-o', `type=local,dest=${out}`, dir);
+      expect(r.code).toBe(0);
+      expect(readFileSync(path.join(out, 'dl/f.txt'), 'utf8')).toBe(body);
+      expect(readFileSync(path.join(out, 'plain.txt'), 'utf8')).toBe(body);
+      expect(readFileSync(path.join(out, 'unpacked/inner.txt'), 'utf8')).toBe('from the archive');
+      write(dir, { Dockerfile: `FROM busybox\nADD --checksum=sha256:${'0'.repeat(64)} http://127.0.0.1:${port}/f.txt /dl/\n` });
+      const bad = await kiln(root, 'build', '--progress', 'plain', dir);
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toMatch(/digest mismatch/);
+    } finally {
+      server.close();
+    }
+  });
+
   it('COPY cannot follow a context symlink out of the context', async () => {
     const dir = path.join(tmp, 'escape');
     write(dir, { Dockerfile: 'FROM busybox\nCOPY link /x\n' });

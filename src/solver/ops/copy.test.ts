@@ -187,3 +187,23 @@ describe('selected files for COPY cache keys', () => {
     expect(files.map((f) => f.path)).toEqual(['/dir', '/dir/inner-link', '/dir/one']);
   });
 });
+
+describe('ADD archives', () => {
+  it('unpacks tar, tar.gz, tar.bz2 and tar.xz (by content, not name) into the destination; other files are copied', async () => {
+    const { unpackIfArchive } = await import('./unpack-archive.js');
+    const { execFileSync } = await import('node:child_process');
+    const src = path.join(tmp, 'payload');
+    await write(src, { 'inside/file.txt': 'packed' });
+    const tarFile = path.join(ctx, 'plain.bin');
+    execFileSync('tar', ['-cf', tarFile, '-C', src, 'inside']);
+    execFileSync('sh', ['-c', `gzip -c ${tarFile} > ${ctx}/a.tgz; bzip2 -c ${tarFile} > ${ctx}/a.tbz; xz -c ${tarFile} > ${ctx}/a.txz; gzip -c ${ctx}/a.txt > ${ctx}/notatar.gz`]);
+    for (const name of ['plain.bin', 'a.tgz', 'a.tbz', 'a.txz']) {
+      await copySpec({ srcRoot: ctx, destRoot: dst, spec: spec(name, `/x-${name}`), unpack: unpackIfArchive });
+      expect(await fs.readFile(path.join(dst, `x-${name}`, 'inside/file.txt'), 'utf8')).toBe('packed');
+    }
+    await copySpec({ srcRoot: ctx, destRoot: dst, spec: spec('a.txt', '/plain-file'), unpack: unpackIfArchive });
+    expect(await fs.readFile(path.join(dst, 'plain-file'), 'utf8')).toBe('A');
+    await copySpec({ srcRoot: ctx, destRoot: dst, spec: spec('notatar.gz', '/gz/'), unpack: unpackIfArchive });
+    expect((await fs.stat(path.join(dst, 'gz', 'notatar.gz'))).isFile()).toBe(true);
+  });
+});

@@ -98,6 +98,8 @@ export interface CopyOptions {
   mode?: number | string;
   /** Paths of `srcRoot` that do not exist for this build (the context's .dockerignore). */
   rootExclude?: PatternMatcher;
+  /** ADD: unpack a source file that is an archive into the destination directory (true = done). */
+  unpack?: (file: string, destDirOf: () => Promise<string>) => Promise<boolean>;
   signal?: AbortSignal;
 }
 
@@ -221,6 +223,13 @@ export async function copySpec(opts: CopyOptions): Promise<number> {
   for (const m of matches) {
     if (state.exclude && m.rel !== path.posix.join('/', spec.src) && state.exclude.matches(m.rel.slice(1))) continue;
     const srcIsDir = m.st.isDirectory();
+    if (opts.unpack && m.st.isFile()) {
+      // BuildKit: an archive is unpacked *into* dest, which is always a directory then
+      if (await opts.unpack(m.abs, () => mkdirAllInRoot(opts.destRoot, dest, mkOwner))) {
+        copied++;
+        continue;
+      }
+    }
     let dstContainer = path.posix.normalize(dest.replace(/\/\.?$/, '') || '/');
     let dstAbs = await resolveInRoot(opts.destRoot, dstContainer, true);
     const dstSt = await fs.stat(dstAbs).catch(() => undefined);

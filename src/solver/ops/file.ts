@@ -10,6 +10,7 @@ import { digestOf } from '../cache-key.js';
 import type { CacheMap, OpContext, OpHandler } from '../types.js';
 import { applyChmod } from './chmod.js';
 import { copySpec, type Owner } from './copy.js';
+import { unpackIfArchive } from './unpack-archive.js';
 import type { WorkerDeps } from './deps.js';
 import { resolveInRoot } from './root-path.js';
 import { EMPTY_RESULT, commitStep, stepSnapshotName, withActive, withResultDir } from './snapshots.js';
@@ -163,7 +164,13 @@ export class FileHandler implements OpHandler<Vertex> {
     const name = localName(this.deps, v, a.input);
     if (name !== undefined) {
       const src = await this.context(name);
-      await copySpec({ ...common, srcRoot: src.dir, rootExclude: src.ignore, defaultOwner: { uid: 0, gid: 0 } });
+      await copySpec({
+        ...common,
+        srcRoot: src.dir,
+        rootExclude: src.ignore,
+        defaultOwner: { uid: 0, gid: 0 },
+        ...(a.attemptUnpack ? { unpack: unpackIfArchive } : {}),
+      });
       return;
     }
     const input = a.input === null ? EMPTY_RESULT : inputs[a.input]!;

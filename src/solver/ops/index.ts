@@ -14,13 +14,12 @@ export { copySpec, resolveSources, selectedFiles } from './copy.js';
 export { resolveInRoot, cleanContainerPath } from './root-path.js';
 export { applyChmod } from './chmod.js';
 
-/** The op handlers of a build, by op kind. */
-export function createOpHandlers(deps: WorkerDeps): Record<string, OpHandler<Vertex>> {
+/** The op handlers of a build, by op kind, and `close` to drop their temp files when it ends. */
+export function createOpHandlers(deps: WorkerDeps): { handlers: Record<string, OpHandler<Vertex>>; close(): Promise<void> } {
+  const source = new SourceHandler(deps);
   return {
-    source: new SourceHandler(deps),
-    file: new FileHandler(deps),
-    exec: new ExecHandler(deps),
-    merge: new MergeHandler(deps),
+    handlers: { source, file: new FileHandler(deps), exec: new ExecHandler(deps), merge: new MergeHandler(deps) },
+    close: () => source.close(),
   };
 }
 

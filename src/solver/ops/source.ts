@@ -1,4 +1,9 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import { KilnError, NotFoundError, isNotFound } from '../../diagnostics/errors.js';
+import { withSnapshotDir } from '../../snapshot/mount.js';
+import { checkChecksum, fetchToFile, type Fetched } from './http.js';
+import { EMPTY_RESULT, commitStep, stepSnapshotName, withActive } from './snapshots.js';
 import type { SourceOp, Vertex } from '../../graph/types.js';
 import type { ResolvedImage } from '../../image/store.js';
 import type { Platform } from '../../image/types.js';
@@ -72,8 +77,12 @@ export class SourceHandler implements OpHandler<Vertex> {
           noCacheReason: 'the build context is read on every build (COPY keys use its content)',
           silentMiss: true,
         };
-      case 'http':
-        return { digest: digestOf(src), ...(src.checksum ? {} : { noCache: true, noCacheReason: 'ADD of a URL without --checksum is always fetched' }) };
+      case 'http': {
+        if (src.checksum) return { digest: digestOf({ kind: 'http', url: src.url, filename: src.filename, checksum: src.checksum }), components: { [`url:${src.url}`]: src.checksum } };
+        // BuildKit fetches to compute the key: the content decides whether later steps are cached
+        const f = await this.fetch(src.url, ctx.signal);
+        return { digest: digestOf({ kind: 'http', url: src.url, filename: src.filename, content: f.digest }), components: { [`url:${src.url}`]: f.digest } };
+      }
       case 'git':
         throw new KilnError('SOLVE_UNSUPPORTED', `ADD of a git repository (${src.remote}) is not supported yet`, {
           hint: 'clone it into the build context and COPY it',
@@ -96,10 +105,41 @@ export class SourceHandler implements OpHandler<Vertex> {
       }
       case 'local':
         return { snapshot: null, layers: [], meta: { local: src.name } };
-      case 'http':
-        throw new KilnError('SOLVE_UNSUPPORTED', `ADD of a URL (${src.url}) is not supported yet`);
+      case 'http': {
+        const f = await this.fetch(src.url, ctx.signal);
+        if (src.checksum) checkChecksum(src.url, src.checksum, f.digest);
+        return withActive(this.deps, 'http', EMPTY_RESULT, async (key, mounts) => {
+          await withSnapshotDir(mounts, async (dir) => {
+            const target = path.join(dir, path.posix.basename(`/${src.filename}`) || 'download');
+            await fs.copyFile(f.file, target);
+            await fs.chmod(target, 0o600);
+            if (f.mtime) await fs.utimes(target, f.mtime, f.mtime);
+          });
+          return commitStep(this.deps, key, stepSnapshotName(ctx.key), EMPTY_RESULT);
+        });
+      }
       case 'git':
         throw new KilnError('SOLVE_UNSUPPORTED', `ADD of a git repository (${src.remote}) is not supported yet`);
+    }
+  }
+
+  private readonly downloads = new Map<string, Promise<Fetched>>();
+
+  /** One download per URL and build, shared by the key and the exec. */
+  private fetch(url: string, signal: AbortSignal): Promise<Fetched> {
+    let p = this.downloads.get(url);
+    if (!p) {
+      p = fetchToFile(url, signal);
+      this.downloads.set(url, p);
+    }
+    return p;
+  }
+
+  /** Remove downloaded temp files (end of build). */
+  async close(): Promise<void> {
+    for (const p of this.downloads.values()) {
+      const f = await p.catch(() => undefined);
+      if (f) await fs.rm(f.file, { force: true });
     }
   }
 }
