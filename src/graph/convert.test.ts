@@ -41,6 +41,12 @@ describe('ARG scoping', () => {
     expect(envOf(execs(r)[0]!)).toEqual(expect.arrayContaining(['TAG=2', 'LOCAL=cli']));
   });
 
+  it('warns about undeclared ARGs in FROM', async () => {
+    const r = await plan('ARG VERSION=1\nFROM alpine:${VERSIN:-3}\n');
+    expect(r.warnings).toEqual([expect.objectContaining({ code: 'GRAPH_UNDEFINED_ARG_IN_FROM', hint: 'did you mean VERSION?' })]);
+    expect(r.warnings[0]!.range!.start).toEqual({ line: 2, column: 6 });
+  });
+
   it('warns about build args nothing declares', async () => {
     const r = await plan('ARG USED\nFROM alpine\nARG LOCAL\n', { buildArgs: { USED: '1', LOCAL: '2', TYPO: '3', HTTP_PROXY: 'x', TARGETARCH: 'arm64' } });
     expect(r.warnings).toEqual([expect.objectContaining({ code: 'GRAPH_UNUSED_BUILD_ARG', message: 'one or more build-args [TYPO] were not consumed' })]);

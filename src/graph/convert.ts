@@ -15,6 +15,7 @@ import type { Ast } from '../dockerfile/types.js';
 import type { ImageConfig, Platform } from '../image/types.js';
 import { parseReference } from '../image/reference.js';
 import { parseDockerfile } from '../instructions/parse.js';
+import { suggest } from '../instructions/suggest.js';
 import type { Command, Dockerfile, Stage } from '../instructions/types.js';
 import { processWord } from '../shell/index.js';
 import { GraphBuilder } from './builder.js';
@@ -90,7 +91,6 @@ export async function convert(df: Dockerfile, options: ConvertOptions = {}): Pro
     const t = ctx.byName.get(options.target.toLowerCase());
     if (!t) {
       const names = [...ctx.byName.keys()];
-      const { suggest } = await import('../instructions/suggest.js');
       const close = suggest(options.target, names);
       throw new InvalidArgumentError(`target stage "${options.target}" could not be found`, {
         code: GraphCode.TargetNotFound,
@@ -236,9 +236,23 @@ function defaultArgs(build: Platform, target: Platform, overrides: Record<string
   return m;
 }
 
-function expandGlobal(ctx: ConvertContext, word: string, range: Stage['range']): string {
+function expandGlobal(ctx: ConvertContext, word: string, range: Stage['range'], checkUndefined = false): string {
   try {
-    return processWord(word, ctx.globalArgs, { escapeToken: ctx.escape, range }).result;
+    const r = processWord(word, ctx.globalArgs, { escapeToken: ctx.escape, range });
+    if (checkUndefined) {
+      for (const name of r.unmatched) {
+        // BuildKit's UndefinedArgInFrom check
+        const close = suggest(name, [...ctx.globalArgs.keys()]);
+        ctx.warnings.push({
+          severity: 'warning',
+          code: 'GRAPH_UNDEFINED_ARG_IN_FROM',
+          message: `FROM argument '${name}' is not declared`,
+          range,
+          hint: close ? `did you mean ${close}?` : 'declare it with ARG before the first FROM',
+        });
+      }
+    }
+    return r.result;
   } catch (err) {
     if (err instanceof KilnError) throw withRange(err, range);
     throw graphError(GraphCode.Expansion, (err as Error).message, range);
@@ -291,14 +305,14 @@ function findNamedContext(ctx: ConvertContext, name: string): { name: string; co
 
 function addStageState(ctx: ConvertContext, stage: Stage): void {
   const from = stage.from;
-  const baseName = expandGlobal(ctx, from.image.value, from.image.range);
+  const baseName = expandGlobal(ctx, from.image.value, from.image.range, true);
   if (baseName === '') {
     throw graphError(GraphCode.EmptyBaseName, `base name (${from.image.value}) should not be blank`, from.image.range, 'set the ARG it uses, e.g. --build-arg');
   }
   const d = newState(ctx, { stage, baseName, range: stage.range, stageName: stage.name ?? `stage-${stage.index}` });
   if (stage.name) d.name = stage.name;
   if (from.platform) {
-    const v = expandGlobal(ctx, from.platform.value, from.platform.range);
+    const v = expandGlobal(ctx, from.platform.value, from.platform.range, true);
     if (v === '') throw graphError(GraphCode.InvalidPlatform, `empty platform value from expression ${from.platform.value}`, from.platform.range);
     try {
       d.platform = parsePlatform(v);
