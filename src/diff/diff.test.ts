@@ -143,6 +143,11 @@ function roundTrip(name: string, make: (root: string) => Snapshotter, reason: ()
       const m = await sn.prepare('r-a', 'p');
       const res = await applyLayer(store, layer.descriptor, m, { expectedDiffID: layer.diffID });
       expect(res.compression).toBe('gzip');
+      if (name === 'overlayfs') {
+        // applied through the overlay mount: deletes became overlay whiteouts (char 0/0) in the upper dir
+        const wh = await fs.lstat(path.join(await sn.fsDir('r-a'), 'etc', 'gone'));
+        expect(wh.isCharacterDevice() && wh.rdev === 0).toBe(true);
+      }
       await sn.commit('r', 'r-a');
       const want = await open2(sn, 'c', 'cv');
       const got = await open2(sn, 'r', 'rv');
@@ -218,6 +223,22 @@ describe('layer tar format', () => {
     expect(envSourceDateEpoch({ SOURCE_DATE_EPOCH: '1000' })).toBe(1000);
     expect(envSourceDateEpoch({})).toBeUndefined();
     expect(() => envSourceDateEpoch({ SOURCE_DATE_EPOCH: 'yesterday' })).toThrow(/SOURCE_DATE_EPOCH/);
+  });
+});
+
+describe('compression detection', () => {
+  const hasZstd = spawnSync('zstd', ['--version']).status === 0;
+  if (!hasZstd) console.warn('skipping zstd layer test: no zstd program');
+  it.skipIf(!hasZstd)('applies a zstd-compressed layer (detected by content)', async () => {
+    const src = await fresh('zsrc');
+    await makeParent(src);
+    const tarBuf = await collect(tarWithDigest(treeChanges(null, src)).stream);
+    const z = execFileSync('zstd', ['-q', '-c'], { input: tarBuf });
+    const out = await fresh('zout');
+    const r = await applyTar(once(z), out);
+    expect(r.compression).toBe('zstd');
+    expect(r.diffID).toBe(`sha256:${createHash('sha256').update(tarBuf).digest('hex')}`);
+    expect(await listing(out)).toEqual(await listing(src));
   });
 });
 
