@@ -105,6 +105,27 @@ async function burst(ex) {
 const burstKiln = await burst(kiln);
 const burstRunc = await burst(runc);
 
+// the whole CLI: `kiln run --rm IMAGE true` on an image imported from the same rootfs (fewer runs: node start-up dominates)
+const cli = {};
+let cliSkip = '';
+try {
+  const kilnBin = path.join(root, 'bin', 'kiln.js');
+  const env = { ...process.env, KILN_ROOT: path.join(work, 'store') };
+  execFileSync('tar', ['-C', rootfs, '-cf', path.join(work, 'rootfs.tar'), '.']);
+  execFileSync(process.execPath, [kilnBin, 'import', path.join(work, 'rootfs.tar'), 'kiln-bench-busybox:latest'], { env, stdio: 'ignore' });
+  const cliRun = (runtime) => new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [kilnBin, 'run', '--rm', '--runtime', runtime, 'kiln-bench-busybox:latest', 'true'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+    p.once('error', reject);
+    p.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`kiln run --runtime ${runtime} exited ${code}`))));
+  });
+  const cliRuns = Math.max(5, Math.round(RUNS / 4));
+  cli['kiln run --rm (kiln)'] = await timeIt(() => cliRun('kiln'), cliRuns);
+  cli['kiln run --rm (runc)'] = await timeIt(() => cliRun('runc'), cliRuns);
+  cli['node -e 0 (node start-up)'] = await timeIt(() => exec(process.execPath, ['-e', '0']), cliRuns);
+} catch (err) {
+  cliSkip = `skipped kiln run --rm: ${err.message.split('\n')[0]}`;
+}
+
 const pad = (s, n) => String(s).padEnd(n);
 console.log(`container start, \`true\` in a busybox rootfs, ${RUNS} runs each (${os.cpus().length} CPUs, kernel ${os.release()})`);
 console.log(`load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
@@ -114,6 +135,9 @@ const ratio = (a, b) => (results[a].median / results[b].median).toFixed(2);
 console.log(`ratio executor kiln / executor runc: ${ratio('executor kiln', 'executor runc')}x (aim <= 1.5x)`);
 console.log(`ratio raw kiln-runtime / raw runc:   ${ratio('raw kiln-runtime run', 'raw runc run')}x (cpu ${(results['raw kiln-runtime run'].cpu / results['raw runc run'].cpu).toFixed(2)}x)`);
 console.log(`ratio raw kiln-runtime / floor:      ${ratio('raw kiln-runtime run', 'unshare + chroot (floor)')}x`);
+if (cliSkip) console.log(cliSkip);
+for (const [k, v] of Object.entries(cli)) console.log(pad(k, 28) + pad(v.median.toFixed(1), 12) + pad(v.p90.toFixed(1), 10) + v.cpu.toFixed(1));
+if (cli['kiln run --rm (kiln)']) console.log(`ratio kiln run --rm kiln / runc:   ${(cli['kiln run --rm (kiln)'].median / cli['kiln run --rm (runc)'].median).toFixed(2)}x`);
 console.log(`${PARALLEL} containers at once: kiln ${burstKiln.toFixed(0)} ms, runc ${burstRunc.toFixed(0)} ms (ratio ${(burstKiln / burstRunc).toFixed(2)}x)`);
 await Cgroup.open('kiln-bench').remove().catch(() => undefined);
 await fs.rm(work, { recursive: true, force: true });
