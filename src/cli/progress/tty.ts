@@ -75,7 +75,10 @@ export class TtyRenderer implements ProgressRenderer {
 
   private size(): { columns: number; rows: number } {
     const s = this.out as Writable & { columns?: number; rows?: number };
-    return { columns: this.columns ?? s.columns ?? 80, rows: this.rows ?? s.rows ?? 24 };
+    // a pty may report 0 columns/rows (script(1), some CI): fall back to 80x24
+    const columns = this.columns ?? s.columns;
+    const rows = this.rows ?? s.rows;
+    return { columns: columns && columns > 20 ? columns : 80, rows: rows && rows > 2 ? rows : 24 };
   }
 
   private vertex(digest: string, name?: string): TtyVertex {
