@@ -3,7 +3,7 @@
  * The tar is parsed while it streams (tar-stream) and must be a well-formed archive with safe entry names;
  * it is stored as a gzip layer (a gzip input as is), with diffID = sha256 of the uncompressed tar.
  */
-import { PassThrough, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { gzipParallel, rechunk } from '../diff/compress.js';
 import tar from 'tar-stream';
@@ -134,41 +134,67 @@ export async function importLayer(content: ContentStore, input: Readable, limits
     throw badTar('bzip2/xz compressed input is not supported', 'decompress it first, or use gzip');
   }
   const diff = new Verifier();
-  const meter = new PassThrough();
   const check = validateTar(limits);
-  meter.on('data', (c: Buffer) => {
-    diff.update(c);
-    if (!check.write(c)) {
-      meter.pause();
-      check.onDrain(() => meter.resume());
-    }
-  });
-  meter.on('end', () => check.end());
-  const blob = new PassThrough();
-  const streams: Array<Readable | PassThrough> = [stream, meter, blob];
   let firstError: Error | undefined;
+  const waitDrain = (on: (fn: () => void) => void) => new Promise<void>((resolve) => on(resolve));
+  /** The uncompressed tar goes through here: hashed for the diffID and parsed by the validator. */
+  const inspect = async (chunk: Buffer) => {
+    diff.update(chunk);
+    if (!check.write(chunk)) await waitDrain((fn) => check.onDrain(fn));
+  };
+  let blob: Readable;
+  let gunzip: ReturnType<typeof createGunzip> | undefined;
+  if (gz) {
+    // stored as is; inflated on the side for the diffID and the tar check
+    const inflater = createGunzip();
+    gunzip = inflater;
+    let inflating = Promise.resolve();
+    inflater.on('data', (c: Buffer) => {
+      inflater.pause();
+      inflating = inspect(c).then(() => {
+        inflater.resume();
+      });
+    });
+    const inflated = new Promise<void>((resolve, reject) => {
+      inflater.on('end', () => {
+        inflating.then(() => {
+          check.end();
+          resolve();
+        }, reject);
+      });
+      inflater.on('error', (e) => reject(badTar(`bad gzip data: ${e.message}`)));
+    });
+    inflated.catch(() => {});
+    blob = Readable.from(
+      (async function* () {
+        for await (const chunk of stream) {
+          if (!inflater.write(chunk as Buffer)) await waitDrain((fn) => inflater.once('drain', fn));
+          yield chunk as Buffer;
+        }
+        inflater.end();
+        await inflated;
+      })(),
+    );
+  } else {
+    // compressed on every core (src/diff's pigz-style gzip: one ordinary gzip member)
+    const plain = (async function* () {
+      for await (const chunk of stream) {
+        await inspect(chunk as Buffer);
+        yield chunk as Buffer;
+      }
+      check.end();
+    })();
+    blob = Readable.from(gzipParallel(rechunk(plain, 1 << 20)));
+  }
   const fail = (err: Error) => {
     firstError ??= err;
-    for (const s of streams) s.destroy(firstError);
+    blob.destroy(firstError);
+    gunzip?.destroy(firstError);
+    stream.destroy(firstError);
     check.destroy(firstError);
   };
-  if (gz) {
-    const gunzip = createGunzip();
-    streams.push(gunzip as unknown as PassThrough);
-    stream.pipe(blob);
-    stream.pipe(gunzip);
-    gunzip.on('error', (e) => fail(badTar(`bad gzip data: ${e.message}`)));
-    gunzip.pipe(meter);
-  } else {
-    // compress on every core (src/diff's pigz-style gzip: one ordinary gzip member)
-    const plain = new PassThrough();
-    stream.pipe(meter);
-    meter.pipe(plain);
-    const compressed = Readable.from(gzipParallel(rechunk(plain, 1 << 20)));
-    streams.push(plain, compressed);
-    compressed.pipe(blob);
-  }
-  for (const s of streams) s.on('error', (e: Error) => fail(e));
+  blob.on('error', (e: Error) => fail(e));
+  gunzip?.on('error', (e: Error) => fail(badTar(`bad gzip data: ${e.message}`)));
   check.done.catch((e: Error) => fail(e));
   let info: Awaited<ReturnType<ContentStore['put']>>;
   let entries: number;

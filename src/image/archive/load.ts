@@ -14,7 +14,7 @@
  */
 import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
-import { createGunzip, gunzipSync } from 'node:zlib';
+import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
 import { KilnError } from '../../diagnostics/errors.js';
 import type { ContentStore } from '../../content/types.js';
@@ -57,6 +57,19 @@ function compressionOf(head: Buffer): FileInfo['compression'] {
   return 'none';
 }
 
+/** sha256 and size of the gunzipped bytes, streaming; undefined when the data is not valid gzip. */
+async function inflatedDigest(data: Buffer): Promise<{ digest: Digest; size: number } | undefined> {
+  const v = new Verifier();
+  const gunzip = createGunzip();
+  gunzip.end(data);
+  try {
+    for await (const c of gunzip) v.update(c as Buffer);
+    return { digest: await v.finish(), size: v.size };
+  } catch {
+    return undefined; // not really gzip: a layer referencing it fails its diff_id check
+  }
+}
+
 async function consumeEntry(content: ContentStore, name: string, size: number, body: Readable): Promise<FileInfo> {
   if (size <= SMALL) {
     const parts: Buffer[] = [];
@@ -69,12 +82,11 @@ async function consumeEntry(content: ContentStore, name: string, size: number, b
       info.diffID = digest;
       info.uncompressedSize = data.length;
     } else if (compression === 'gzip') {
-      try {
-        const raw = gunzipSync(data);
-        info.diffID = sha256Digest(raw);
-        info.uncompressedSize = raw.length;
-      } catch {
-        /* not really gzip: a layer referencing it fails its diff_id check */
+      // streamed, never inflated into one buffer: a small gzip may expand to gigabytes
+      const r = await inflatedDigest(data);
+      if (r) {
+        info.diffID = r.digest;
+        info.uncompressedSize = r.size;
       }
     }
     return info;
