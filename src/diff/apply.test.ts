@@ -388,6 +388,16 @@ describe('limits and malformed archives fail with LAYER_* codes', () => {
     await expect(apply(Buffer.from([0x42, 0x5a, 0x68, 0x39, 0, 0]))).rejects.toSatisfy((e) => hasCode(e, 'LAYER_UNSUPPORTED_COMPRESSION'));
   });
 
+  it('corrupt gzip and corrupt zstd fail with LAYER_INVALID_COMPRESSION', async () => {
+    const gz = zlib.gzipSync(tar([file('a', 'x'.repeat(100_000))]));
+    const broken = Buffer.from(gz);
+    broken.fill(0x55, 20, 60);
+    await expect(apply(broken)).rejects.toSatisfy((e) => hasCode(e, 'LAYER_INVALID_COMPRESSION') || hasCode(e, 'LAYER_INVALID_TAR'));
+    await expect(apply(gz.subarray(0, gz.length - 30))).rejects.toSatisfy((e) => hasCode(e, 'LAYER_INVALID_COMPRESSION') || hasCode(e, 'LAYER_INVALID_TAR'));
+    const zstd = Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), Buffer.alloc(64, 0x77)]);
+    await expect(apply(zstd)).rejects.toSatisfy((e) => hasCode(e, 'LAYER_INVALID_COMPRESSION') || hasCode(e, 'LAYER_UNSUPPORTED_COMPRESSION') || hasCode(e, 'LAYER_INVALID_TAR'));
+  });
+
   it('a wrong expected diffID is reported', async () => {
     const t = tar([file('a', 'x')]);
     const good = `sha256:${createHash('sha256').update(t).digest('hex')}`;

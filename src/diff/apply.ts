@@ -156,17 +156,18 @@ class TreeWriter {
   private async meta(abs: string, h: TarHeader, isLink: boolean): Promise<void> {
     if (this.sameOwner) await fs.lchown(abs, h.uid, h.gid);
     if (!isLink) await fs.chmod(abs, h.mode); // after chown, which clears setuid bits
-    await this.xattrs(abs, h);
+    await this.xattrs(abs, h, isLink);
   }
 
-  private async xattrs(abs: string, h: TarHeader): Promise<void> {
+  private async xattrs(abs: string, h: TarHeader, isLink = false): Promise<void> {
     if (!h.xattrs) return;
     for (const [k, v] of h.xattrs) {
       if (!keepXattr(k)) continue; // never let a layer plant overlayfs control xattrs
       try {
         await setAttribute(abs, k, v);
       } catch (err) {
-        if (this.sameOwner) throw new KilnError('LAYER_APPLY_FAILED', `${h.name}: cannot set xattr ${k}: ${(err as Error).message}`, { cause: err });
+        // Unprivileged, or user.* on a symlink (Linux refuses those): skipped, as GNU tar does.
+        if (this.sameOwner && !isLink) throw new KilnError('LAYER_APPLY_FAILED', `${h.name}: cannot set xattr ${k}: ${(err as Error).message}`, { cause: err });
       }
     }
   }
@@ -345,6 +346,7 @@ export async function applyTar(source: AsyncIterable<Buffer>, root: string, o: A
     await w.finish();
   } finally {
     await w.drain().catch(() => undefined); // never leave writes running after an error
+    await hashed.return(undefined).catch(() => undefined); // and close the decompressor and the blob
   }
   const diffID = `sha256:${hash.digest('hex')}` as Digest;
   if (o.expectedDiffID && o.expectedDiffID !== diffID) {

@@ -136,11 +136,15 @@ export function detectCompression(head: Buffer): Compression | 'bzip2' | 'xz' {
 }
 
 async function* prepend(head: Buffer, rest: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {
-  if (head.length) yield head;
-  for (;;) {
-    const r = await rest.next();
-    if (r.done) return;
-    yield r.value;
+  try {
+    if (head.length) yield head;
+    for (;;) {
+      const r = await rest.next();
+      if (r.done) return;
+      yield r.value;
+    }
+  } finally {
+    await rest.return?.(); // stopping early closes the source (e.g. the store's file handle)
   }
 }
 
@@ -176,7 +180,13 @@ export async function decompressStream(source: AsyncIterable<Buffer>): Promise<{
     return {
       compression: 'zstd',
       stream: (async function* () {
-        for await (const c of child.stdout) yield c as Buffer;
+        let ok = false;
+        try {
+          for await (const c of child.stdout) yield c as Buffer;
+          ok = true;
+        } finally {
+          if (!ok) child.kill('SIGKILL');
+        }
         if ((await exited) !== 0) throw new KilnError('LAYER_INVALID_COMPRESSION', `zstd: ${stderr.trim() || 'decompression failed'}`);
       })(),
     };
