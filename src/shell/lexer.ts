@@ -43,17 +43,25 @@ class LexError extends Error {
   }
 }
 
-/** Collects words the way upstream's wordsStruct does. */
+/**
+ * Collects words the way upstream's wordsStruct does. The current word is kept as a
+ * list of pieces (see processStopOn for why not `+=`).
+ */
 class Words {
-  private buf = '';
+  private parts: string[] = [];
+  private len = 0;
   private inWord = false;
   readonly words: string[] = [];
 
+  private flush(): void {
+    this.words.push(this.parts.length === 1 ? this.parts[0]! : this.parts.join(''));
+    this.parts = [];
+    this.len = 0;
+  }
   addChar(cp: number): void {
     if (isGoSpace(cp)) {
-      if (this.inWord && this.buf.length !== 0) {
-        this.words.push(this.buf);
-        this.buf = '';
+      if (this.inWord && this.len !== 0) {
+        this.flush();
         this.inWord = false;
       }
     } else {
@@ -61,24 +69,29 @@ class Words {
     }
   }
   addRawChar(cp: number): void {
-    this.buf += String.fromCodePoint(cp);
-    this.inWord = true;
+    this.addRawString(String.fromCodePoint(cp));
   }
   addString(s: string): void {
-    for (let i = 0; i < s.length; ) {
-      const cp = s.codePointAt(i)!;
-      this.addChar(cp);
-      i += cp > 0xffff ? 2 : 1;
+    // Runs of non-space characters are appended whole; every Go space is one UTF-16 unit.
+    let i = 0;
+    while (i < s.length) {
+      let j = i;
+      while (j < s.length && !isGoSpace(s.charCodeAt(j))) j++;
+      if (j > i) this.addRawString(s.slice(i, j));
+      if (j < s.length) this.addChar(s.charCodeAt(j));
+      i = j + 1;
     }
   }
   addRawString(s: string): void {
-    this.buf += s;
+    if (s.length > 0) {
+      this.parts.push(s);
+      this.len += s.length;
+    }
     this.inWord = true;
   }
   finish(): string[] {
-    if (this.buf.length > 0) {
-      this.words.push(this.buf);
-      this.buf = '';
+    if (this.len > 0) {
+      this.flush();
       this.inWord = false;
     }
     return this.words;
@@ -140,32 +153,42 @@ class ShellWord {
     const saved = this.rawEscapes;
     this.rawEscapes = rawEscapes;
     try {
-      let result = '';
+      // Pieces joined once at the end: a long `+=` chain builds a deep rope that is
+      // costly for the garbage collector on multi-megabyte words.
+      const result: string[] = [];
       const words = new Words();
       const quotes = !this.opts.skipProcessQuotes;
       while (this.peek() !== EOF) {
         let ch = this.peek();
         if (stop !== EOF && ch === stop) {
           this.next();
-          return { result, words: words.finish() };
+          return { result: result.join(''), words: words.finish() };
         }
         if (ch === DOLLAR) {
           const tmp = this.processDollar();
-          result += tmp;
+          result.push(tmp);
           words.addString(tmp);
           continue;
         }
         if (quotes && (ch === SQUOTE || ch === DQUOTE)) {
           const tmp = ch === SQUOTE ? this.processSingleQuote() : this.processDoubleQuote();
-          result += tmp;
+          result.push(tmp);
           words.addRawString(tmp);
+          continue;
+        }
+        const run = this.plainRun(stop, quotes);
+        if (run > this.pos) {
+          const chunk = this.src.slice(this.pos, run);
+          this.pos = run;
+          result.push(chunk);
+          words.addRawString(chunk);
           continue;
         }
         ch = this.next();
         if (ch === this.escape) {
           if (this.rawEscapes) {
             words.addRawChar(ch);
-            result += String.fromCodePoint(ch);
+            result.push(String.fromCodePoint(ch));
           }
           ch = this.next();
           if (ch === EOF) break; // an escape at the very end is dropped
@@ -173,7 +196,7 @@ class ShellWord {
         } else {
           words.addChar(ch);
         }
-        result += String.fromCodePoint(ch);
+        result.push(String.fromCodePoint(ch));
       }
       if (stop !== EOF) {
         throw new LexError(
@@ -182,10 +205,27 @@ class ShellWord {
           this.pos,
         );
       }
-      return { result, words: words.finish() };
+      return { result: result.join(''), words: words.finish() };
     } finally {
       this.rawEscapes = saved;
     }
+  }
+
+  /**
+   * End of a run of ordinary characters from the current position: nothing that
+   * processStopOn treats specially (and no whitespace, which splits words). Lets long
+   * words be copied in slices instead of one character at a time.
+   */
+  private plainRun(stop: number, quotes: boolean): number {
+    const src = this.src;
+    let j = this.pos;
+    while (j < src.length) {
+      const c = src.charCodeAt(j);
+      if (c === DOLLAR || c === this.escape || c === stop || isGoSpace(c)) break;
+      if (quotes && (c === SQUOTE || c === DQUOTE)) break;
+      j++;
+    }
+    return j;
   }
 
   private processSingleQuote(): string {
@@ -193,28 +233,26 @@ class ShellWord {
     let result = '';
     let ch = this.next();
     if (this.opts.rawQuotes) result += String.fromCodePoint(ch);
-    for (;;) {
-      ch = this.next();
-      if (ch === EOF) {
-        throw new LexError(
-          'SHELL_UNTERMINATED_QUOTE',
-          'unexpected end of statement while looking for matching single-quote',
-          start,
-        );
-      }
-      if (ch === SQUOTE) {
-        if (this.opts.rawQuotes) result += "'";
-        return result;
-      }
-      result += String.fromCodePoint(ch);
+    const end = this.src.indexOf("'", this.pos);
+    if (end < 0) {
+      this.pos = this.src.length;
+      throw new LexError(
+        'SHELL_UNTERMINATED_QUOTE',
+        'unexpected end of statement while looking for matching single-quote',
+        start,
+      );
     }
+    result += this.src.slice(this.pos, end);
+    this.pos = end + 1;
+    if (this.opts.rawQuotes) result += "'";
+    return result;
   }
 
   private processDoubleQuote(): string {
     const start = this.pos;
-    let result = '';
+    const result: string[] = [];
     let ch = this.next();
-    if (this.opts.rawQuotes) result += String.fromCodePoint(ch);
+    if (this.opts.rawQuotes) result.push(String.fromCodePoint(ch));
     for (;;) {
       const p = this.peek();
       if (p === EOF) {
@@ -226,21 +264,30 @@ class ShellWord {
       }
       if (p === DQUOTE) {
         this.next();
-        if (this.opts.rawQuotes) result += '"';
-        return result;
+        if (this.opts.rawQuotes) result.push('"');
+        return result.join('');
       }
       if (p === DOLLAR) {
-        result += this.processDollar();
+        result.push(this.processDollar());
+        continue;
+      }
+      let j = this.pos;
+      for (let c = this.src.charCodeAt(j); j < this.src.length && c !== DQUOTE && c !== DOLLAR && c !== this.escape; ) {
+        c = this.src.charCodeAt(++j);
+      }
+      if (j > this.pos) {
+        result.push(this.src.slice(this.pos, j));
+        this.pos = j;
         continue;
       }
       ch = this.next();
       if (ch === this.escape) {
-        if (this.rawEscapes) result += String.fromCodePoint(ch);
+        if (this.rawEscapes) result.push(String.fromCodePoint(ch));
         const after = this.peek();
         if (after === EOF) continue; // ignored; the loop then reports the open quote
         if (after === DQUOTE || after === DOLLAR || after === this.escape) ch = this.next();
       }
-      result += String.fromCodePoint(ch);
+      result.push(String.fromCodePoint(ch));
     }
   }
 
