@@ -20,9 +20,11 @@ export interface TarCheckLimits {
   maxEntries: number;
   maxNameBytes: number;
   maxDepth: number;
+  /** Uncompressed bytes of the whole tar (LAYER_TOO_LARGE); the same default as src/diff's TarLimits. */
+  maxTotalSize: number;
 }
 
-export const DEFAULT_TAR_LIMITS: TarCheckLimits = { maxEntries: 2_000_000, maxNameBytes: 4096, maxDepth: 1024 };
+export const DEFAULT_TAR_LIMITS: TarCheckLimits = { maxEntries: 1_000_000, maxNameBytes: 4096, maxDepth: 1024, maxTotalSize: 64 * 1024 ** 3 };
 
 const TYPES = new Set(['file', 'link', 'symlink', 'directory', 'character-device', 'block-device', 'fifo', 'contiguous-file']);
 
@@ -140,6 +142,9 @@ export async function importLayer(content: ContentStore, input: Readable, limits
   /** The uncompressed tar goes through here: hashed for the diffID and parsed by the validator. */
   const inspect = async (chunk: Buffer) => {
     diff.update(chunk);
+    if (diff.size > limits.maxTotalSize) {
+      throw new KilnError('LAYER_TOO_LARGE', `the uncompressed tar is larger than ${limits.maxTotalSize} bytes`);
+    }
     if (!check.write(chunk)) await waitDrain((fn) => check.onDrain(fn));
   };
   let blob: Readable;
@@ -151,9 +156,12 @@ export async function importLayer(content: ContentStore, input: Readable, limits
     let inflating = Promise.resolve();
     inflater.on('data', (c: Buffer) => {
       inflater.pause();
-      inflating = inspect(c).then(() => {
-        inflater.resume();
-      });
+      inflating = inspect(c).then(
+        () => {
+          inflater.resume();
+        },
+        (err: Error) => fail(err),
+      );
     });
     const inflated = new Promise<void>((resolve, reject) => {
       inflater.on('end', () => {
@@ -173,6 +181,8 @@ export async function importLayer(content: ContentStore, input: Readable, limits
         }
         inflater.end();
         await inflated;
+        // the blob stream ends (and the store commits) only once the tar was fully validated
+        await check.done;
       })(),
     );
   } else {
@@ -183,6 +193,7 @@ export async function importLayer(content: ContentStore, input: Readable, limits
         yield chunk as Buffer;
       }
       check.end();
+      await check.done; // the last block is compressed (and the blob committed) only after validation
     })();
     blob = Readable.from(gzipParallel(rechunk(plain, 1 << 20)));
   }
@@ -198,9 +209,12 @@ export async function importLayer(content: ContentStore, input: Readable, limits
   check.done.catch((e: Error) => fail(e));
   let info: Awaited<ReturnType<ContentStore['put']>>;
   let entries: number;
+  const putting = content.put(blob);
   try {
-    [info, entries] = await Promise.all([content.put(blob), check.done]);
+    [info, entries] = await Promise.all([putting, check.done]);
   } catch (err) {
+    fail(err as Error);
+    await putting.catch(() => {}); // let the store remove its temp file before reporting
     throw firstError ?? err;
   }
   const diffID = await diff.finish();
