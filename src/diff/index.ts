@@ -7,3 +7,4 @@ export { cleanComponents, RootResolver } from './resolve.js';
 export { encodeHeader, type EntryType, type TarHeader } from './tar-header.js';
 export { DEFAULT_LIMITS, TarReader, type TarLimits } from './tar-reader.js';
 export { writeTar } from './tar-writer.js';
+export { chainID, unpackLayers, type UnpackLayer } from './unpack.js';

@@ -1,0 +1,61 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { ContentStore } from '../content/types.js';
+import { hasCode, isAlreadyExists, isNotFound } from '../diagnostics/errors.js';
+import type { Descriptor, Digest } from '../image/types.js';
+import type { Snapshotter } from '../snapshot/types.js';
+import { applyLayer } from './apply.js';
+import type { ApplyOptions } from './types.js';
+
+/**
+ * The OCI chain ID of a stack of layers (image-spec config.md): ChainID(L0) = DiffID(L0),
+ * ChainID(L0..Ln) = sha256(ChainID(L0..Ln-1) + " " + DiffID(Ln)). kiln names the committed snapshot
+ * of an unpacked layer stack by it, so equal stacks share snapshots.
+ */
+export function chainID(diffIDs: readonly Digest[]): Digest {
+  let id: string | undefined;
+  for (const d of diffIDs) id = id === undefined ? d : `sha256:${createHash('sha256').update(`${id} ${d}`).digest('hex')}`;
+  if (id === undefined) throw new Error('chainID of no layers');
+  return id as Digest;
+}
+
+export interface UnpackLayer {
+  descriptor: Descriptor;
+  diffID: Digest;
+}
+
+/**
+ * containerd's image unpack: make sure a committed snapshot named by the chain ID exists for every
+ * prefix of `layers` (base first), applying the missing ones (each verified against its diffID).
+ * Idempotent and safe to run concurrently for the same image (a lost commit race is success).
+ * Returns the top snapshot's name (the chain ID of all layers): `prepare(key, thatName)` gives a
+ * container rootfs. A failed layer leaves nothing behind.
+ */
+export async function unpackLayers(sn: Snapshotter, store: ContentStore, layers: readonly UnpackLayer[], o: ApplyOptions = {}): Promise<string> {
+  let parent: string | undefined;
+  const ids: Digest[] = [];
+  for (const l of layers) {
+    ids.push(l.diffID);
+    const name = chainID(ids);
+    const have = await sn.stat(name).then(
+      (s) => s.kind === 'committed',
+      (err) => {
+        if (isNotFound(err)) return false;
+        throw err;
+      },
+    );
+    if (!have) {
+      const key = `extract-${randomBytes(6).toString('hex')} ${name}`;
+      const mounts = await sn.prepare(key, parent, { 'kiln.io/unpack': name });
+      try {
+        await applyLayer(store, l.descriptor, mounts, { ...o, expectedDiffID: l.diffID });
+        await sn.commit(name, key);
+      } catch (err) {
+        await sn.remove(key).catch(() => undefined);
+        if (!(isAlreadyExists(err) && hasCode(err, 'SNAPSHOT_EXISTS'))) throw err;
+      }
+    }
+    parent = name;
+  }
+  if (parent === undefined) throw new Error('unpackLayers: no layers');
+  return parent;
+}
