@@ -96,6 +96,27 @@ describe('PatternMatcher', () => {
     );
   });
 
+  it('gives the same answer incrementally (walk form) as matches() (property)', () => {
+    const seg = fc.constantFrom('a', 'b', 'c.txt', 'd.md', '.x');
+    const relPath = fc.array(seg, { minLength: 1, maxLength: 5 }).map((s) => s.join('/'));
+    const pat = fc.oneof(relPath, fc.constantFrom('*', '**', '**/*.md', 'a/**', '*/b', '[ab]', 'a?', '.*', '**/c.txt', 'b/**/c.txt'));
+    const patterns = fc.array(fc.tuple(fc.boolean(), pat).map(([neg, p]) => (neg ? '!' + p : p)), { maxLength: 6 });
+    fc.assert(
+      fc.property(patterns, relPath, (ps, file) => {
+        const pm = new PatternMatcher(ps);
+        const parts = file.split('/');
+        let state = pm.rootState();
+        for (let k = 1; k <= parts.length; k++) {
+          const p = parts.slice(0, k).join('/');
+          const r = pm.matchWithParent(p, state);
+          expect(r.matched).toBe(pm.matches(p));
+          state = r.state;
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it('follows Go regexp for odd bracket content (as upstream translates it)', () => {
     // `[*]` becomes the regexp `^[[^/]*]$`: a class {[ ^ /} repeated, then a literal ].
     const pm = new PatternMatcher(['[*]']);

@@ -74,6 +74,10 @@ describe('hashContextPaths', () => {
     const r = await hashContextPaths(ctx, [sel(['*.txt', 'src/*/x.txt'])], { ignore: [] });
     expect(r.files.map((f) => f.path)).toEqual(['notes.txt', 'src/lib/x.txt']);
     await expect(hashContextPaths(ctx, [sel(['*.nomatch'])], { ignore: [] })).rejects.toSatisfy(isNotFound);
+    // Only directories that can still match are read: the root and src (not build/, node_modules/ ...),
+    // then src/app and src/lib for the last segment.
+    const pruned = await hashContextPaths(ctx, [sel(['src/*/x.txt'])], { ignore: [] });
+    expect(pruned.stats.readdir).toBe(3);
   });
 
   it('applies .dockerignore, skipping ignored directories without reading them', async () => {
