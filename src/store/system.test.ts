@@ -4,6 +4,8 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { main } from '../cli/main.js';
 import { Capture, makeTar } from '../image/testing.js';
+import { FileCacheStore } from '../cache/record-store.js';
+import { MediaType } from '../image/types.js';
 import { openStores } from './index.js';
 
 async function kiln(root: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -60,6 +62,26 @@ describe('kiln system df / prune / check', () => {
     const a = await kiln(root, 'system', 'prune', '-a', '-f');
     expect(a.stdout).toMatch(/untagged: app:latest\nuntagged: keep:1\n/);
     expect(await blobCount(root)).toBe(0);
+  });
+
+  it('keeps blobs of build cache records; image prune -a keeps the records, system prune -a drops them', async () => {
+    const s = await openStores(root);
+    const layer = await s.content.put('a cached layer');
+    await new FileCacheStore(root).put({
+      key: `sha256:${'c'.repeat(64)}`,
+      result: { snapshot: null, layers: [{ descriptor: { mediaType: MediaType.OciLayerGzip, digest: layer.digest, size: layer.size }, diffID: layer.digest }] },
+      created: new Date().toISOString(),
+      vertex: { name: 'RUN make' },
+      inputs: [],
+    });
+    const df = await kiln(root, 'system', 'df');
+    expect(df.stdout).toMatch(/\nBuild Cache\s+1\s+0\s+14B\s+14B \(100%\)\n/);
+    expect((await kiln(root, 'image', 'prune', '-a', '-f')).code).toBe(0);
+    expect(await s.content.has(layer.digest)).toBe(true);
+    expect((await kiln(root, 'images', '-q')).stdout).toBe('');
+    const all = await kiln(root, 'system', 'prune', '-a', '-f');
+    expect(all.stdout).toMatch(/Deleted build cache records: 1/);
+    expect(await s.content.has(layer.digest)).toBe(false);
   });
 
   it('check reports orphans without failing, and corrupt or missing blobs with exit 1', async () => {

@@ -104,7 +104,7 @@ export interface PruneResult {
  * `docker system prune [-a]` for what this store holds: dangling images (all unused images with `all`),
  * all build cache records with `all`, then every blob no root reaches.
  */
-export async function prune(s: Stores, options: { all?: boolean } = {}): Promise<PruneResult> {
+export async function prune(s: Stores, options: { all?: boolean; keepBuildCache?: boolean } = {}): Promise<PruneResult> {
   const users = await imageUsers(s.root);
   const result: PruneResult = { untagged: [], deletedImages: [], deletedCacheRecords: 0, removedBlobs: 0, reclaimedBytes: 0 };
   const records = await s.images.list();
@@ -127,7 +127,7 @@ export async function prune(s: Stores, options: { all?: boolean } = {}): Promise
     result.deletedImages.push(id);
   }
   await s.images.removeRecords(remove);
-  if (options.all) {
+  if (options.all && !options.keepBuildCache) {
     const cache = new FileCacheStore(s.root);
     const keys: string[] = [];
     for await (const rec of cache.list()) keys.push(rec.key);

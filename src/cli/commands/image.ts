@@ -63,6 +63,15 @@ export function register(program: Command, ctx: CliContext): void {
     .command('tag <source> <target>')
     .description('Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE')
     .action(async (source: string, target: string) => tagImage(ctx, source, target));
+  image
+    .command('prune')
+    .description('Remove dangling images and the content only they used (-a: all images no container uses)')
+    .option('-a, --all', 'remove all unused images, not just dangling ones')
+    .option('-f, --force', 'do not prompt for confirmation')
+    .action(async (opts: { all?: boolean; force?: boolean }) => {
+      const { pruneAction } = await import('./system.js');
+      await pruneAction(ctx, { ...opts, imagesOnly: true });
+    });
   addHistoryOptions(
     image
       .command('history <image>')

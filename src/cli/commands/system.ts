@@ -46,10 +46,10 @@ export async function dfAction(ctx: CliContext, opts: { format?: string }): Prom
   );
 }
 
-export async function pruneAction(ctx: CliContext, opts: { all?: boolean; force?: boolean }): Promise<void> {
+export async function pruneAction(ctx: CliContext, opts: { all?: boolean; force?: boolean; imagesOnly?: boolean }): Promise<void> {
   if (!opts.force) {
     const what = opts.all
-      ? '  - all images without at least one container associated to them\n  - all build cache\n'
+      ? `  - all images without at least one container associated to them\n${opts.imagesOnly ? '' : '  - all build cache\n'}`
       : '  - all dangling images\n';
     const ok = await confirm(
       ctx,
@@ -60,7 +60,7 @@ export async function pruneAction(ctx: CliContext, opts: { all?: boolean; force?
       return;
     }
   }
-  const res = await prune(await openStores(ctx.root()), { all: !!opts.all });
+  const res = await prune(await openStores(ctx.root()), { all: !!opts.all, keepBuildCache: !!opts.imagesOnly });
   if (res.untagged.length || res.deletedImages.length) {
     ctx.stdout.write('Deleted Images:\n');
     for (const u of res.untagged) ctx.stdout.write(`untagged: ${parseReference(u, { defaultTag: false }).familiar()}\n`);
