@@ -134,6 +134,13 @@ describe.each(runtimes)('executor with %s runtime', (runtime) => {
     expect(u.stdout).toMatch(new RegExp(`^CapBnd:\\s+${want}$`, 'm'));
   });
 
+  it.skipIf(skip)('sets no_new_privs only when asked, and the rlimits', async () => {
+    const off = await run(ex, base(['sh', '-c', 'grep NoNewPrivs /proc/self/status; ulimit -n; ulimit -Hn']));
+    expect(off.stdout.split('\n').slice(0, 3)).toEqual(['NoNewPrivs:\t0', '1024', '1024']);
+    const on = await run(ex, base(['sh', '-c', 'grep NoNewPrivs /proc/self/status; ulimit -n'], { noNewPrivileges: true, rlimits: [{ type: 'RLIMIT_NOFILE', soft: 64, hard: 128 }] }));
+    expect(on.stdout.split('\n').slice(0, 2)).toEqual(['NoNewPrivs:\t1', '64']);
+  });
+
   it.skipIf(skip)('masks /proc and /sys paths and keeps /proc/sys read-only', async () => {
     // a masked /proc file this kernel has (kcore is absent on some)
     const file = MASKED_PATHS.find((p) => p.startsWith('/proc/') && existsSync(p) && statSync(p).isFile())!;
