@@ -46,11 +46,11 @@ describe('unpackLayers', () => {
       { descriptor: l2.descriptor, diffID: l2.diffID },
     ];
     const [top, top2] = await Promise.all([unpackLayers(sn, store, layers), unpackLayers(sn, store, layers)]);
-    expect(top).toBe(chainID([l1.diffID, l2.diffID]));
+    expect(top).toBe(`layer-${chainID([l1.diffID, l2.diffID]).slice(7)}`);
     expect(top2).toBe(top);
     expect(await unpackLayers(sn, store, layers)).toBe(top);
     const names = (await sn.list()).map((s) => s.name);
-    expect(names.filter((n) => n.startsWith('sha256:')).sort()).toEqual([l1.diffID, top].sort());
+    expect(names.filter((n) => n.startsWith('layer-')).sort()).toEqual([`layer-${l1.diffID.slice(7)}`, top].sort());
     expect(names.some((n) => n.startsWith('extract-'))).toBe(false);
     const tree = await open(await sn.view('v', top), async (d) => ({
       app: await fs.readFile(path.join(d, 'etc', 'app'), 'utf8'),

@@ -9,7 +9,8 @@ import type { ApplyOptions } from './types.js';
 /**
  * The OCI chain ID of a stack of layers (image-spec config.md): ChainID(L0) = DiffID(L0),
  * ChainID(L0..Ln) = sha256(ChainID(L0..Ln-1) + " " + DiffID(Ln)). kiln names the committed snapshot
- * of an unpacked layer stack by it, so equal stacks share snapshots.
+ * of an unpacked layer stack `layer-<hex of the chain ID>` (the same names as src/image/unpack.ts),
+ * so equal stacks share snapshots.
  */
 export function chainID(diffIDs: readonly Digest[]): Digest {
   let id: string | undefined;
@@ -27,7 +28,7 @@ export interface UnpackLayer {
  * containerd's image unpack: make sure a committed snapshot named by the chain ID exists for every
  * prefix of `layers` (base first), applying the missing ones (each verified against its diffID).
  * Idempotent and safe to run concurrently for the same image (a lost commit race is success).
- * Returns the top snapshot's name (the chain ID of all layers): `prepare(key, thatName)` gives a
+ * Returns the top snapshot's name (`layer-<chain ID hex>`): `prepare(key, thatName)` gives a
  * container rootfs. A failed layer leaves nothing behind.
  */
 export async function unpackLayers(sn: Snapshotter, store: ContentStore, layers: readonly UnpackLayer[], o: ApplyOptions = {}): Promise<string> {
@@ -35,7 +36,7 @@ export async function unpackLayers(sn: Snapshotter, store: ContentStore, layers:
   const ids: Digest[] = [];
   for (const l of layers) {
     ids.push(l.diffID);
-    const name = chainID(ids);
+    const name = `layer-${chainID(ids).slice('sha256:'.length)}`;
     const have = await sn.stat(name).then(
       (s) => s.kind === 'committed',
       (err) => {
@@ -45,10 +46,10 @@ export async function unpackLayers(sn: Snapshotter, store: ContentStore, layers:
     );
     if (!have) {
       const key = `extract-${randomBytes(6).toString('hex')} ${name}`;
-      const mounts = await sn.prepare(key, parent, { 'kiln.io/unpack': name });
+      const mounts = await sn.prepare(key, parent, { 'kiln.layer.diffid': l.diffID });
       try {
         await applyLayer(store, l.descriptor, mounts, { ...o, expectedDiffID: l.diffID });
-        await sn.commit(name, key);
+        await sn.commit(name, key, { 'kiln.layer.diffid': l.diffID, 'kiln.layer.digest': l.descriptor.digest });
       } catch (err) {
         await sn.remove(key).catch(() => undefined);
         if (!(isAlreadyExists(err) && hasCode(err, 'SNAPSHOT_EXISTS'))) throw err;
