@@ -208,7 +208,7 @@ describe.each(runtimes)('executor with %s runtime', (runtime) => {
   });
 
   it.skipIf(skip)('keeps a /proc/self/fd/N working directory from reaching the host (CVE-2024-21626)', async () => {
-    for (let n = 3; n <= 64; n++) {
+    const attempt = async (n: number) => {
       let out = '';
       try {
         const r = await run(ex, base(['sh', '-c', 'cat ../../../../../../../../..' + hostDir + '/secret; pwd'], { cwd: `/proc/self/fd/${n}` }));
@@ -217,7 +217,8 @@ describe.each(runtimes)('executor with %s runtime', (runtime) => {
         expect(hasCode(err, 'RUNTIME_START_FAILED')).toBe(true);
       }
       expect(out).not.toContain(SECRET);
-    }
+    };
+    for (let n = 3; n <= 64; n += 4) await Promise.all([n, n + 1, n + 2, n + 3].filter((k) => k <= 64).map(attempt));
   });
 
   it.skipIf(skip)('never lets the container overwrite the runtime binary (CVE-2019-5736)', async () => {
