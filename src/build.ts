@@ -28,7 +28,7 @@ import { convertAst } from './graph/convert.js';
 import type { ConvertOptions, ConvertResult, NamedContext, Vertex } from './graph/types.js';
 import { saveImages } from './image/archive/save.js';
 import type { ImageStore } from './image/store.js';
-import type { Descriptor, Digest, HistoryEntry, ImageConfig } from './image/types.js';
+import type { Descriptor, Digest, HistoryEntry, ImageConfig, Platform } from './image/types.js';
 import { createSnapshotter } from './snapshot/index.js';
 import type { Snapshotter } from './snapshot/types.js';
 import { createOpHandlers, createRestore, type SecretValue, type WorkerDeps } from './solver/ops/index.js';
@@ -147,15 +147,38 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   emit({ type: 'vertex.started', digest: defDigest, time: t0, name: `[internal] load build definition from ${path.basename(opts.dockerfile.name)}` });
   const ast = parse(opts.dockerfile.text, { file: opts.dockerfile.name });
   const { stores, snapshotter } = await openWorker(opts.root);
+  const pullErrors = new Map<string, string>();
+  const pulled = new Set<string>();
+  const pull = async (ref: string, platform: Platform): Promise<boolean> => {
+    if (pulled.has(ref)) return true;
+    const pd = digestOf({ internal: 'pull', ref });
+    const tp = now();
+    emit({ type: 'vertex.started', digest: pd, time: tp, name: `[internal] pull ${ref}` });
+    try {
+      const { pullImage } = await import('./registry/pull.js');
+      await pullImage(ref, { root: opts.root, platform, content: stores.content });
+      pulled.add(ref);
+      emit({ type: 'vertex.completed', digest: pd, time: now(), duration: now() - tp });
+      return true;
+    } catch (err) {
+      pullErrors.set(ref, (err as Error).message);
+      emit({ type: 'vertex.error', digest: pd, time: now(), canceled: false, error: (err as Error).message });
+      return false;
+    }
+  };
   const convertOptions: ConvertOptions = {
     buildArgs: opts.buildArgs ?? {},
+    // base image configs come from the local store; a missing one (or every one with --pull) is
+    // pulled first, so its Env/Cmd/WorkingDir are known when the graph is made
     imageResolver: async (ref, platform) => {
+      if (opts.pull) await pull(ref, platform);
       try {
         return (await stores.images.resolve(ref, platform)).config;
       } catch (err) {
-        if (isNotFound(err)) return undefined;
-        throw err;
+        if (!isNotFound(err)) throw err;
       }
+      if (opts.pull || !(await pull(ref, platform))) return undefined;
+      return (await stores.images.resolve(ref, platform)).config;
     },
   };
   if (opts.target) convertOptions.target = opts.target;
@@ -197,7 +220,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     contexts,
     diff: sde !== undefined ? { sourceDateEpoch: sde } : {},
     secrets: new Map((opts.secrets ?? []).map((s) => [s.id, s])),
-    ...(opts.pull ? { alwaysPull: true } : {}),
+    pullError: (ref: string) => pullErrors.get(ref),
   };
   if (opts.network === 'none') {
     for (const v of vertices.values()) if (v.op.kind === 'exec' && v.op.network === 'default') v.op = { ...v.op, network: 'none' };

@@ -5,7 +5,6 @@ import type { DiffOptions } from '../../diff/types.js';
 import type { Executor } from '../../executor/types.js';
 import type { Vertex } from '../../graph/types.js';
 import type { ImageStore } from '../../image/store.js';
-import type { Platform } from '../../image/types.js';
 import type { Snapshotter } from '../../snapshot/types.js';
 
 /** A `--secret id=ID,src=FILE|env=VAR` value, read by the CLI; never stored, logged or hashed. */
@@ -32,10 +31,8 @@ export interface WorkerDeps {
   /** Layer options (compression, SOURCE_DATE_EPOCH clamp). */
   diff: DiffOptions;
   secrets: ReadonlyMap<string, SecretValue>;
-  /** Make the base image of FROM available (pull) when it is missing; absent → a clear error. */
-  pull?: (ref: string, platform: Platform) => Promise<void>;
-  /** `--pull`: always ask `pull` first. */
-  alwaysPull?: boolean;
+  /** Why pulling a missing base image failed (the build pulls before converting), for the error. */
+  pullError?: (ref: string) => string | undefined;
   /** Digest of a context file for keys (by default ContextSource's cached hashing). */
   hashFile?: (abs: string, st: Stats) => Promise<string>;
 }

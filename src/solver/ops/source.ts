@@ -44,20 +44,15 @@ export class SourceHandler implements OpHandler<Vertex> {
   }
 
   private async doResolve(ref: string, platform: Platform): Promise<ResolvedImage> {
-    const { images, pull } = this.deps;
-    if (this.deps.alwaysPull && pull) await pull(ref, platform);
     try {
-      return await images.resolve(ref, platform);
+      return await this.deps.images.resolve(ref, platform);
     } catch (err) {
       if (!isNotFound(err)) throw err;
-      if (pull && !this.deps.alwaysPull) {
-        await pull(ref, platform);
-        return images.resolve(ref, platform);
-      }
       const short = ref.replace(/^docker\.io\/(library\/)?/, '');
-      throw new NotFoundError(`base image "${short}" is not in the local image store`, {
+      const why = this.deps.pullError?.(ref);
+      throw new NotFoundError(`base image "${short}" is not in the local image store${why ? ` and pulling it failed: ${why}` : ''}`, {
         code: 'SOLVE_IMAGE_NOT_FOUND',
-        hint: `get it first with "kiln pull ${short}", "kiln load -i FILE" or "kiln import ROOTFS.tar ${short}"`,
+        hint: `get it with "kiln pull ${short}", "kiln load -i FILE" or "kiln import ROOTFS.tar ${short}"`,
         cause: err,
       });
     }
