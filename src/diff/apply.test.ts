@@ -3,7 +3,7 @@ import { promises as fs, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { hasCode } from '../diagnostics/errors.js';
 import { applyTar } from './apply.js';
 import { BLOCK, encodeHeader, type TarHeader } from './tar-header.js';
@@ -228,6 +228,20 @@ describe('breakouts (containerd archive TestBreakouts, ported): every write land
     expect(await read(`${ABS()}/passwd`)).toBe('in root');
     expect(await read(`${ABS()}/x`)).toBe('y'); // up -> ../etc -> (in root) etc -> ABS
     await sameInode('l', `${ABS()}/passwd`);
+  });
+
+  it('a symlink planted between the checks and the open (node-tar race test) is not followed', async () => {
+    const real = fs.open.bind(fs);
+    const spy = vi.spyOn(fs, 'open').mockImplementation((async (p: string, ...rest: unknown[]) => {
+      if (typeof p === 'string' && p.endsWith('/racy')) await fs.symlink(path.join(sentinel, 'passwd'), p).catch(() => undefined);
+      return (real as (...a: unknown[]) => Promise<unknown>)(p, ...rest);
+    }) as typeof fs.open);
+    try {
+      await expect(apply([file('racy', 'pwned')])).rejects.toSatisfy((e) => hasCode(e, 'LAYER_APPLY_FAILED'));
+    } finally {
+      spy.mockRestore();
+    }
+    await sentinelUntouched();
   });
 
   it('a symlink loop (etc -> ../etc, in root: itself) fails with LAYER_SYMLINK_LOOP', async () => {
