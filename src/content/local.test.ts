@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { hasCode } from '../diagnostics/errors.js';
 import { sha256Digest } from '../image/digest.js';
+import { collectGarbage } from '../store/gc.js';
 import { contentStoreSuite } from './testsuite.js';
 import { LocalContentStore } from './local.js';
 
@@ -143,6 +144,30 @@ describe.skipIf(!!noDist)('LocalContentStore with several processes', () => {
     const store = await LocalContentStore.open(dir);
     expect((await store.verify(digest)).ok).toBe(true);
     expect(await fs.readdir(path.join(dir, 'content', 'ingest'))).toEqual([]);
+  }, 60_000);
+
+  it('GC keeps blobs a live process wrote but has not referenced yet, and frees them once it is gone', async () => {
+    const script = `
+      import { LocalContentStore } from ${JSON.stringify(distLocal)};
+      const s = await LocalContentStore.open(process.argv[1]);
+      const info = await s.put('written by a build that is still running');
+      console.log(info.digest);
+      setInterval(() => {}, 1000);
+    `;
+    const kid = runChild(script, [dir]);
+    const pins = path.join(dir, 'content', 'pins');
+    for (let i = 0; i < 200 && (await fs.readdir(pins).catch(() => [])).length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+    const d = sha256Digest('written by a build that is still running');
+    const store = await LocalContentStore.open(dir);
+    for (let i = 0; i < 200 && !(await store.has(d)); i++) await new Promise((r) => setTimeout(r, 25));
+    const gc1 = await collectGarbage({ root: dir, content: store, providers: [] });
+    expect(gc1.removed).toEqual([]);
+    expect(await store.has(d)).toBe(true);
+    kid.kill();
+    await kid.done;
+    const gc2 = await collectGarbage({ root: dir, content: store, providers: [] });
+    expect(gc2.removed.map((b) => b.digest)).toEqual([d]);
+    expect(await fs.readdir(pins)).toEqual([]);
   }, 60_000);
 
   it('kill -9 during ingest leaves a store that opens, cleans up and accepts the blob', async () => {

@@ -37,12 +37,16 @@ export class LocalContentStore implements ContentStore {
   readonly root: string;
   readonly blobsDir: string;
   readonly ingestDir: string;
+  /** `<pid>.txt` per writing process: digests it wrote or deduplicated (see livePins). */
+  readonly pinsDir: string;
   private readonly sync: boolean;
+  private readonly pinned = new Set<string>();
 
   private constructor(root: string, options: LocalContentStoreOptions) {
     this.root = path.resolve(root);
     this.blobsDir = path.join(this.root, 'content', 'blobs', 'sha256');
     this.ingestDir = path.join(this.root, 'content', 'ingest');
+    this.pinsDir = path.join(this.root, 'content', 'pins');
     this.sync = options.sync !== false;
   }
 
@@ -52,7 +56,43 @@ export class LocalContentStore implements ContentStore {
     await fs.mkdir(store.blobsDir, { recursive: true });
     await fs.mkdir(store.ingestDir, { recursive: true });
     await store.cleanIngest(options.staleIngestMs ?? 24 * 3600_000);
+    await store.livePins(); // removes the pin files of dead processes
     return store;
+  }
+
+  /**
+   * Blobs written (or found already present) by kiln processes that are still running, except this one.
+   * GC treats them as roots: a pull or build that has put a layer but not yet recorded the image or
+   * cache record that refers to it cannot lose the layer to a concurrent `kiln system prune`.
+   * The pins of a process die with it (its file is removed by the next reader).
+   */
+  async livePins(): Promise<Digest[]> {
+    let names: string[];
+    try {
+      names = await fs.readdir(this.pinsDir);
+    } catch {
+      return [];
+    }
+    const out: Digest[] = [];
+    for (const n of names) {
+      const pid = Number(/^(\d+)\.txt$/.exec(n)?.[1] ?? NaN);
+      if (pid === process.pid) continue;
+      const file = path.join(this.pinsDir, n);
+      if (!processAlive(pid)) {
+        await fs.rm(file, { force: true });
+        continue;
+      }
+      const text = await fs.readFile(file, 'utf8').catch(() => '');
+      for (const line of text.split('\n')) if (isDigest(line)) out.push(line);
+    }
+    return out;
+  }
+
+  private async pin(d: Digest): Promise<void> {
+    if (this.pinned.has(d)) return;
+    this.pinned.add(d);
+    await fs.mkdir(this.pinsDir, { recursive: true });
+    await fs.appendFile(path.join(this.pinsDir, `${process.pid}.txt`), `${d}\n`);
   }
 
   /** Remove ingest temp files whose writer process no longer runs (or that are very old). Returns their names. */
@@ -119,6 +159,7 @@ export class LocalContentStore implements ContentStore {
     if (expSize !== undefined && (!Number.isSafeInteger(expSize) || expSize < 0)) {
       throw new InvalidArgumentError(`invalid blob size ${expSize}`, { code: 'CONTENT_INVALID_SIZE' });
     }
+    if (expDigest) await this.pin(expDigest);
     if (expDigest && (await this.has(expDigest))) {
       const info = await this.stat(expDigest);
       if (expSize !== undefined && info.size !== expSize) {
@@ -171,6 +212,7 @@ export class LocalContentStore implements ContentStore {
       await fh.chmod(0o444);
       await fh.close();
       fh = undefined;
+      if (!expDigest) await this.pin(digest);
       const target = this.path(digest);
       // Another writer may have committed the same digest meanwhile: that is success.
       if (await this.has(digest)) return { digest, size: verifier.size };

@@ -16,7 +16,7 @@ export interface ContentStore {
    * a mismatch fails with CONTENT_DIGEST_MISMATCH / CONTENT_SIZE_MISMATCH and stores nothing.
    * A blob that already exists is success (the stream is drained).
    */
-  put(source: Readable | Uint8Array | string, expected?: Partial<Pick<Descriptor, 'digest' | 'size'>>): Promise<BlobInfo>;
+  put(source: Readable | Uint8Array | string /* the content itself, utf8 */, expected?: Partial<Pick<Descriptor, 'digest' | 'size'>>): Promise<BlobInfo>;
   /** A verified read stream: it errors (CONTENT_CORRUPT) if the bytes on disk do not hash to `digest`. */
   get(digest: Digest): Readable;
   /** The whole blob, verified. */
@@ -28,4 +28,8 @@ export interface ContentStore {
   walk(): AsyncIterable<BlobInfo>;
   /** Path of a stored blob, for zero-copy readers that verify by other means. */
   path(digest: Digest): string;
+  /**
+   * Optional: digests other live processes have written and may not have referenced yet; GC keeps them.
+   */
+  livePins?(): Promise<Digest[]>;
 }

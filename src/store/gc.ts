@@ -148,9 +148,13 @@ export async function collectGarbage(options: CollectOptions): Promise<CollectRe
   for (const p of ps) {
     for (const r of await p.roots(options.root)) if (isDigest(r.digest)) roots.push(r);
   }
+  // blobs other live kiln processes are writing (a pull or build between put and its image/cache record)
+  for (const d of (await content.livePins?.()) ?? []) roots.push({ digest: d });
   const reachable = await mark(roots, contentChildren(content));
   const all: BlobInfo[] = [];
   for await (const b of content.walk()) all.push(b);
+  // pins taken while we marked: read them again right before deleting
+  for (const d of (await content.livePins?.()) ?? []) reachable.add(d);
   const removed = await sweep(all, reachable, async (b) => {
     if (options.dryRun) return;
     try {
