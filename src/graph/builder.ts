@@ -5,14 +5,24 @@ import type { InputIndex, Op, Vertex, VertexDigest, VertexMeta } from './types.j
 
 export class GraphBuilder {
   readonly vertices = new Map<VertexDigest, Vertex>();
+  /** Range keys per vertex, so merging stays linear when 10,000 stages share one FROM. */
+  private readonly rangeKeys = new Map<VertexDigest, Set<string>>();
 
   add(op: Op, inputs: readonly VertexDigest[], name: string, ranges: readonly SourceRange[], meta?: VertexMeta): VertexDigest {
     const digest = vertexDigest(op, inputs);
     const existing = this.vertices.get(digest);
     if (existing) {
-      for (const r of ranges) if (!existing.ranges.some((x) => sameRange(x, r))) existing.ranges.push(r);
+      const keys = this.rangeKeys.get(digest)!;
+      for (const r of ranges) {
+        const k = rangeKey(r);
+        if (!keys.has(k)) {
+          keys.add(k);
+          existing.ranges.push(r);
+        }
+      }
       return digest;
     }
+    this.rangeKeys.set(digest, new Set(ranges.map(rangeKey)));
     const v: Vertex = { digest, op, inputs: [...inputs], name, ranges: [...ranges] };
     if (meta && Object.keys(meta).length > 0) v.meta = meta;
     this.vertices.set(digest, v);
@@ -33,8 +43,8 @@ export class GraphBuilder {
   }
 }
 
-function sameRange(a: SourceRange, b: SourceRange): boolean {
-  return a.file === b.file && a.start.line === b.start.line && a.start.column === b.start.column && a.end.line === b.end.line && a.end.column === b.end.column;
+function rangeKey(r: SourceRange): string {
+  return `${r.file}\0${r.start.line}:${r.start.column}-${r.end.line}:${r.end.column}`;
 }
 
 /** Builds a vertex's input list while an op refers to inputs by index. */

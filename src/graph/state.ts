@@ -32,8 +32,16 @@ export function addEnv(s: State, key: string, value: string): State {
   return { ...s, env };
 }
 
+const envMaps = new WeakMap<State['env'], Map<string, string>>();
+
+/** The environment as a map; shared between states with the same env list (treat it as read-only). */
 export function envMap(s: State): Map<string, string> {
-  return new Map(s.env);
+  let m = envMaps.get(s.env);
+  if (!m) {
+    m = new Map(s.env);
+    envMaps.set(s.env, m);
+  }
+  return m;
 }
 
 export function envList(s: State): string[] {
