@@ -52,8 +52,9 @@ export function tarWithDigest(entries: AsyncIterable<LayerEntry>, blockSize = 1 
 export async function writeLayer(store: ContentStore, entries: AsyncIterable<LayerEntry>, o: DiffOptions = {}): Promise<LayerResult> {
   const compression = o.compression ?? 'gzip';
   const t = tarWithDigest(entries, o.blockSize ?? 1 << 20);
-  const gz: { level?: number; concurrency?: number } = {};
+  const gz: { level?: number; concurrency?: number; storeIncompressible?: boolean } = {};
   if (o.level !== undefined) gz.level = o.level;
+  if (o.storeIncompressible !== undefined) gz.storeIncompressible = o.storeIncompressible;
   if (o.concurrency !== undefined) gz.concurrency = o.concurrency;
   const body = compression === 'gzip' ? gzipParallel(t.stream, gz) : t.stream;
   const info = await store.put(Readable.from(body, { objectMode: false, highWaterMark: 4 << 20 }));

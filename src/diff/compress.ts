@@ -19,6 +19,8 @@ export interface GzipOptions {
   blockSize?: number; // default 1 MiB
   /** Blocks compressed at once; default: available cores + 1. */
   concurrency?: number;
+  /** Store blocks that do not compress instead of deflating them (default true). */
+  storeIncompressible?: boolean;
 }
 
 const DICT = 32 * 1024;
@@ -63,8 +65,8 @@ function storedBlocks(data: Buffer): Buffer {
   return out;
 }
 
-async function deflateBlock(data: Buffer, level: number, dictionary: Buffer | undefined): Promise<Buffer> {
-  if (level > 0 && (await incompressible(data))) return storedBlocks(data);
+async function deflateBlock(data: Buffer, level: number, dictionary: Buffer | undefined, store: boolean): Promise<Buffer> {
+  if (store && level > 0 && (await incompressible(data))) return storedBlocks(data);
   const opts: zlib.ZlibOptions = { level, finishFlush: zlib.constants.Z_SYNC_FLUSH, chunkSize: Math.max(64 * 1024, data.length + 1024) };
   if (dictionary) opts.dictionary = dictionary;
   return deflateRawAsync(data, opts);
@@ -109,7 +111,7 @@ export async function* gzipParallel(blocks: AsyncIterable<Buffer>, opts: GzipOpt
     crc = zlib.crc32(b, crc);
     isize = (isize + b.length) >>> 0;
     const dict = prev ? (prev.length > DICT ? prev.subarray(prev.length - DICT) : prev) : undefined;
-    const p = deflateBlock(b, level, dict);
+    const p = deflateBlock(b, level, dict, opts.storeIncompressible !== false);
     p.catch(() => undefined); // awaited in order below; avoid an unhandled rejection meanwhile
     queue.push(p);
     prev = b;

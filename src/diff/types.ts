@@ -17,6 +17,8 @@ export interface DiffOptions {
   /** Parallel gzip tuning: block size (default 1 MiB) and blocks in flight (default cores + 1). */
   blockSize?: number;
   concurrency?: number;
+  /** Store 1 MiB blocks whose samples do not compress rather than deflate them (default true). */
+  storeIncompressible?: boolean;
 }
 
 /** A layer written into the content store. */
