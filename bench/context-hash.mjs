@@ -55,7 +55,12 @@ try {
     if (i % 100 === 0) mkdirSync(dir, { recursive: true });
     writeFileSync(path.join(dir, `i${i}.js`), 'x');
   }
-  writeFileSync(path.join(ctx, '.dockerignore'), 'node_modules\n');
+  // A realistic ignore file: a skipped directory, wildcard rules evaluated for every entry,
+  // and one re-included path.
+  writeFileSync(
+    path.join(ctx, '.dockerignore'),
+    ['node_modules', '.git', '*.log', '**/*.tmp', 'src/**/cache', '!src/pkg1/mod10/f1000.txt'].join('\n') + '\n',
+  );
   // Let the files age past the racy-timestamp window of the cache.
   await new Promise((r) => setTimeout(r, 50));
 

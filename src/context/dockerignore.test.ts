@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KilnError } from '../diagnostics/errors.js';
 import { parseIgnoreFile, PatternMatcher, readDockerignore } from './dockerignore.js';
 import { GoRegex } from './goregex.js';
+import { compilePattern } from './pattern.js';
 
 describe('parseIgnoreFile', () => {
   it('handles CRLF, BOM, comments, cleaning and a missing final newline', () => {
@@ -152,6 +153,32 @@ describe('PatternMatcher', () => {
 });
 
 describe('GoRegex', () => {
+  it('agrees with JavaScript RegExp on the expressions patternmatcher builds (property)', () => {
+    const ch = fc.constantFrom('*', '?', '[', ']', '^', '-', '/', 'a', 'b', '.', '\\');
+    const pattern = fc.array(ch, { minLength: 1, maxLength: 10 }).map((a) => a.join(''));
+    const pathStr = fc.array(fc.constantFrom('a', 'b', '/', '.', '-', '\n', ']'), { maxLength: 10 }).map((a) => a.join(''));
+    fc.assert(
+      fc.property(pattern, fc.array(pathStr, { minLength: 1, maxLength: 5 }), (p, paths) => {
+        const c = compilePattern(p);
+        if (c.type !== 'regexp') return;
+        let js: RegExp;
+        try {
+          js = new RegExp(c.regexp!, 'u');
+        } catch {
+          return; // not valid JS syntax either way; syntax errors are covered elsewhere
+        }
+        let re: GoRegex;
+        try {
+          re = new GoRegex(c.regexp!);
+        } catch {
+          return; // Go rejects some things JS accepts (e.g. a**), and vice versa
+        }
+        for (const path of paths) expect(re.test(path), `${c.regexp} on ${JSON.stringify(path)}`).toBe(js.test(path));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
   it('implements the constructs patternmatcher emits', () => {
     expect(new GoRegex('^(.*/)?dir2/[^/]*$').test('a/b/dir2/x')).toBe(true);
     expect(new GoRegex('^(.*/)?dir2/[^/]*$').test('a/b/dir2/x/y')).toBe(false);

@@ -280,6 +280,16 @@ const enum K {
   Match,
 }
 
+/** A state of the lazily built DFA: a set of NFA states after reading some text. */
+interface DState {
+  items: number[];
+  matched: boolean;
+  acceptAtEnd: boolean;
+  next: Map<number, DState>;
+}
+
+const MAX_DFA_STATES = 4096;
+
 interface State {
   k: K;
   node?: CharNode;
@@ -293,6 +303,8 @@ export class GoRegex {
   private readonly start: number;
   private marks: Int32Array;
   private gen = 0;
+  private readonly dfa = new Map<string, DState>();
+  private startState: DState | undefined;
 
   constructor(source: string) {
     const cps = Array.from(source, (ch) => ch.codePointAt(0)!);
@@ -381,24 +393,103 @@ export class GoRegex {
     return matched;
   }
 
-  /** Go's Regexp.MatchString: is there a match anywhere in `text`? */
-  test(text: string): boolean {
-    const cps = Array.from(text, (ch) => ch.codePointAt(0)!);
-    const len = cps.length;
-    let clist: number[] = [];
+  /**
+   * Epsilon closure of `seeds` for the lazy DFA. Char states and `$` states are kept
+   * as items (`$` is only decided at the end of the text); `^` holds when `atStart`.
+   */
+  private dfaClosure(seeds: readonly number[], atStart: boolean): { items: number[]; matched: boolean } {
     this.gen++;
-    for (let pos = 0; ; pos++) {
-      if (this.closure(this.start, pos, len, clist)) return true;
-      if (pos === len || clist.length === 0 && this.onlyAtStart) return false;
-      const c = cps[pos]!;
-      this.gen++;
-      const nlist: number[] = [];
-      for (const id of clist) {
-        const st = this.states[id]!;
-        if (GoRegex.charMatches(st.node!, c) && this.closure(st.out, pos + 1, len, nlist)) return true;
+    const items: number[] = [];
+    let matched = false;
+    const stack = [...seeds].reverse();
+    while (stack.length) {
+      const id = stack.pop()!;
+      if (id < 0 || this.marks[id] === this.gen) continue;
+      this.marks[id] = this.gen;
+      const st = this.states[id]!;
+      switch (st.k) {
+        case K.Match:
+          matched = true;
+          break;
+        case K.Char:
+        case K.Eot:
+          items.push(id);
+          break;
+        case K.Split:
+          stack.push(st.out1, st.out);
+          break;
+        case K.Bot:
+          if (atStart) stack.push(st.out);
+          break;
       }
-      clist = nlist;
     }
+    items.sort((x, y) => x - y);
+    return { items, matched };
+  }
+
+  private dstate(seeds: readonly number[], atStart: boolean): DState {
+    const { items, matched } = this.dfaClosure(seeds, atStart);
+    const key = (atStart ? 's' : '') + items.join(',');
+    let d = this.dfa.get(key);
+    if (!d) {
+      // Does the text match if it ends here? Follow `$` states with the end condition.
+      let acceptAtEnd = matched;
+      if (!acceptAtEnd) {
+        const eots = items.filter((id) => this.states[id]!.k === K.Eot).map((id) => this.states[id]!.out);
+        if (eots.length) acceptAtEnd = this.closureAtEnd(eots, atStart);
+      }
+      d = { items, matched, acceptAtEnd, next: new Map() };
+      if (this.dfa.size >= MAX_DFA_STATES) {
+        // Bounded memory: drop the cache and rebuild on demand.
+        this.dfa.clear();
+        this.startState = undefined;
+      }
+      this.dfa.set(key, d);
+    }
+    return d;
+  }
+
+  private closureAtEnd(seeds: readonly number[], atStart: boolean): boolean {
+    this.gen++;
+    const stack = [...seeds];
+    while (stack.length) {
+      const id = stack.pop()!;
+      if (id < 0 || this.marks[id] === this.gen) continue;
+      this.marks[id] = this.gen;
+      const st = this.states[id]!;
+      if (st.k === K.Match) return true;
+      if (st.k === K.Split) stack.push(st.out1, st.out);
+      else if (st.k === K.Eot || (st.k === K.Bot && atStart)) stack.push(st.out);
+    }
+    return false;
+  }
+
+  private step(d: DState, c: number): DState {
+    let n = d.next.get(c);
+    if (n) return n;
+    const seeds: number[] = [];
+    for (const id of d.items) {
+      const st = this.states[id]!;
+      if (st.k === K.Char && GoRegex.charMatches(st.node!, c)) seeds.push(st.out);
+    }
+    if (!this.onlyAtStart) seeds.push(this.start); // unanchored: a match may start here
+    n = this.dstate(seeds, false);
+    d.next.set(c, n);
+    return n;
+  }
+
+  /** Go's Regexp.MatchString: is there a match anywhere in `text`? (lazy DFA, linear time) */
+  test(text: string): boolean {
+    let d = this.startState ?? (this.startState = this.dstate([this.start], true));
+    if (d.matched) return true;
+    for (let i = 0; i < text.length; ) {
+      const c = text.codePointAt(i)!;
+      i += c > 0xffff ? 2 : 1;
+      d = this.step(d, c);
+      if (d.matched) return true;
+      if (d.items.length === 0 && this.onlyAtStart) return false;
+    }
+    return d.acceptAtEnd;
   }
 
   /**
