@@ -18,6 +18,7 @@ import { withLock } from '../store/lock.js';
 import { isDigest, parseDigest, shortId } from './digest.js';
 import {
   isIndexType,
+  isManifestType,
   jsonBytes,
   parseImageConfig,
   parseManifestOrIndex,
@@ -256,8 +257,16 @@ export class ImageStore {
   private async readTarget(target: Descriptor, platform?: Platform): Promise<{ manifest: Manifest; descriptor: Descriptor; index?: Index }> {
     const parsed = parseManifestOrIndex(await this.content.readBuffer(target.digest), target.mediaType);
     if (parsed.kind === 'manifest') return { manifest: parsed.manifest, descriptor: target };
-    const chosen = selectManifest(parsed.index, platform);
-    if (!chosen) throw new KilnError('IMAGE_NO_MANIFEST', `index ${target.digest} has no image manifest`);
+    // the platform's manifest, or (a partial index, as docker save of one platform writes) any present one
+    const preferred = selectManifest(parsed.index, platform);
+    let chosen: Descriptor | undefined;
+    for (const c of [preferred, ...parsed.index.manifests.filter((m) => m !== preferred && isManifestType(m.mediaType))]) {
+      if (c && (await this.content.has(c.digest))) {
+        chosen = c;
+        break;
+      }
+    }
+    if (!chosen) throw new KilnError('IMAGE_NO_MANIFEST', `index ${target.digest} has no image manifest in the store`);
     const sub = parseManifestOrIndex(await this.content.readBuffer(chosen.digest), chosen.mediaType);
     if (sub.kind !== 'manifest') throw new KilnError('IMAGE_NESTED_INDEX', `nested index ${chosen.digest} is not supported`);
     return { manifest: sub.manifest, descriptor: chosen, index: parsed.index };

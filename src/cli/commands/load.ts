@@ -27,6 +27,9 @@ export async function loadAction(ctx: CliContext, opts: { input?: string; quiet?
   const loaded = await loadArchive(s.images, input);
   if (opts.quiet) return;
   for (const img of loaded) {
+    for (const r of img.replaced ?? []) {
+      ctx.stdout.write(`The image ${parseReference(r.name).familiar()} already exists, renaming the old one with ID ${r.oldId} to empty string\n`);
+    }
     if (img.names.length === 0) ctx.stdout.write(`Loaded image ID: ${img.id}\n`);
     for (const n of img.names) ctx.stdout.write(`Loaded image: ${parseReference(n).familiar()}\n`);
   }

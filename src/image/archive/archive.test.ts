@@ -119,6 +119,52 @@ describe('kiln save / load', () => {
     expect(ins.stdout).toBe(`sha256:${cfgHex} ${JSON.stringify([diffID, diffID])} ${layer.length * 2}\n`);
   });
 
+  it('loads a Docker 25 containerd-store style archive: a multi-platform index with only this platform present', async () => {
+    const { sha256Digest: h } = await import('../digest.js');
+    const layer = await makeTar([{ name: 'etc/os-release', body: 'ID=kiln\n' }]);
+    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Env: ['PATH=/bin'] }, rootfs: { type: 'layers', diff_ids: [h(layer)] } }));
+    const manifest = Buffer.from(JSON.stringify({
+      schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: h(config), size: config.length },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: h(layer), size: layer.length }],
+    }));
+    const absent = `sha256:${'9'.repeat(64)}`;
+    const index = Buffer.from(JSON.stringify({
+      schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: [
+        { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: h(manifest), size: manifest.length, platform: { architecture: 'amd64', os: 'linux' } },
+        { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: absent, size: 500, platform: { architecture: 'arm64', os: 'linux' } },
+      ],
+    }));
+    const blob = (b: Buffer) => ({ name: `blobs/sha256/${h(b).slice(7)}`, body: b });
+    const archive = await makeTar([
+      { name: 'blobs/', type: 'directory' },
+      { name: 'blobs/sha256/', type: 'directory' },
+      blob(layer), blob(config), blob(manifest), blob(index),
+      { name: 'index.json', body: JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [
+        { mediaType: 'application/vnd.oci.image.index.v1+json', digest: h(index), size: index.length, annotations: { 'io.containerd.image.name': 'docker.io/library/multi:1', 'org.opencontainers.image.ref.name': '1' } },
+      ] }) },
+      { name: 'manifest.json', body: JSON.stringify([{ Config: `blobs/sha256/${h(config).slice(7)}`, RepoTags: ['multi:1'], Layers: [`blobs/sha256/${h(layer).slice(7)}`] }]) },
+      { name: 'oci-layout', body: '{"imageLayoutVersion":"1.0.0"}' },
+    ]);
+    const f = path.join(dir, 'd25.tar');
+    await fs.writeFile(f, archive);
+    const root7 = path.join(dir, 'root7');
+    await fs.writeFile(path.join(dir, 'other.tar'), await makeTar([{ name: 'x', body: 'x' }]));
+    const prev = await kiln(root7, 'import', path.join(dir, 'other.tar'), 'multi:1');
+    const r = await kiln(root7, 'load', '-i', f);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(`The image multi:1 already exists, renaming the old one with ID ${prev.stdout.trim()} to empty string\nLoaded image: multi:1\n`);
+    const ins = await kiln(root7, 'image', 'inspect', '--format', '{{.Id}} {{.Descriptor.mediaType}} {{json .Config.Env}}', 'multi:1');
+    expect(ins.stdout).toBe(`${h(config)} application/vnd.oci.image.index.v1+json ["PATH=/bin"]\n`);
+    expect((await kiln(root7, 'images', '-f', 'dangling=true', '-q')).stdout).toBe(`${prev.stdout.trim().slice(7, 19)}\n`);
+    expect((await kiln(root7, 'system', 'check')).code).toBe(0);
+    // and it saves again as a plain single-platform image
+    const again = path.join(dir, 'd25-again.tar');
+    expect((await kiln(root7, 'save', 'multi:1', '-o', again)).code).toBe(0);
+    expect((await kiln(path.join(dir, 'root8'), 'load', '-i', again)).stdout).toBe('Loaded image: multi:1\n');
+  });
+
   it('rejects archives whose layers do not match the diff_ids, and stores no name', async () => {
     const layer = await makeTar([{ name: 'a', body: 'a' }]);
     const other = await makeTar([{ name: 'b', body: 'b' }]);

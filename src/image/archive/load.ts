@@ -276,6 +276,8 @@ export interface LoadedImage {
   id: Digest;
   descriptor: Descriptor;
   names: string[];
+  /** Names that pointed at another image before (docker: "renaming the old one ... to empty string"). */
+  replaced?: Array<{ name: string; oldId: Digest }>;
 }
 
 function validName(n: string): string | undefined {
@@ -415,7 +417,14 @@ export async function loadArchive(images: ImageStore, input: Readable): Promise<
     await recordLayerSizes(images.root, sizes).catch(() => {});
     for (const r of results) {
       if (r.names.length === 0) await images.addDangling(r.descriptor);
-      for (const n of r.names) await images.setName(n, r.descriptor);
+      for (const n of r.names) {
+        const old = await images.get(n);
+        if (old && old.target.digest !== r.descriptor.digest) {
+          const oldId = await images.imageId(old.target).catch(() => old.target.digest);
+          if (oldId !== r.id) (r.replaced ??= []).push({ name: n, oldId });
+        }
+        await images.setName(n, r.descriptor);
+      }
     }
     return results;
   } finally {
