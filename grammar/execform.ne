@@ -28,8 +28,14 @@ const lexer = moo.compile({
   junk: { match: /[^]/, lineBreaks: true },
 });
 
-/** One array element: a string token, or a marker for any other JSON value. */
-export type Element = { kind: 'string'; token: moo.Token } | { kind: 'other'; token: moo.Token };
+/**
+ * One array element: a string token, or a marker for any other JSON value. `overflow` is
+ * set when the value is or holds a number beyond float64 range: Go's json.Unmarshal fails
+ * on those, so upstream treats such text as not JSON at all (shell form).
+ */
+export type Element = { kind: 'string' | 'other'; token: moo.Token | null; overflow: boolean };
+const overflows = (t: moo.Token): boolean => !Number.isFinite(Number(t.text));
+const anyOverflow = (xs: Array<Element | null>): boolean => xs.some((x) => x !== null && x.overflow);
 %}
 
 @lexer lexer
@@ -42,16 +48,16 @@ array     -> %lbrack %rbrack               {% () => [] %}
 elements  -> value                         {% (d) => [d[0]] %}
            | elements %comma value         {% (d) => { d[0].push(d[2]); return d[0]; } %}
 
-value     -> %string                       {% (d) => ({ kind: 'string', token: d[0] }) %}
-           | %number                       {% (d) => ({ kind: 'other', token: d[0] }) %}
-           | %literal                      {% (d) => ({ kind: 'other', token: d[0] }) %}
-           | array                         {% () => ({ kind: 'other', token: null }) %}
-           | object                        {% () => ({ kind: 'other', token: null }) %}
+value     -> %string                       {% (d) => ({ kind: 'string', token: d[0], overflow: false }) %}
+           | %number                       {% (d) => ({ kind: 'other', token: d[0], overflow: overflows(d[0]) }) %}
+           | %literal                      {% (d) => ({ kind: 'other', token: d[0], overflow: false }) %}
+           | array                         {% (d) => ({ kind: 'other', token: null, overflow: anyOverflow(d[0]) }) %}
+           | object                        {% (d) => ({ kind: 'other', token: null, overflow: anyOverflow(d[0]) }) %}
 
-object    -> %lbrace %rbrace               {% () => null %}
-           | %lbrace members %rbrace       {% () => null %}
+object    -> %lbrace %rbrace               {% () => [] %}
+           | %lbrace members %rbrace       {% (d) => d[1] %}
 
-members   -> member                        {% () => null %}
-           | members %comma member         {% () => null %}
+members   -> member                        {% (d) => [d[0]] %}
+           | members %comma member         {% (d) => { d[0].push(d[2]); return d[0]; } %}
 
-member    -> %string %colon value          {% () => null %}
+member    -> %string %colon value          {% (d) => d[2] %}

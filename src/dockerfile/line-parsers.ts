@@ -4,7 +4,7 @@
  * the keyword and flags (already trimmed) and returns pieces with their offsets in it.
  */
 import nearley from 'nearley';
-import execGrammar from './execform.generated.js';
+import execGrammar, { type Element } from './execform.generated.js';
 import { goQuote, isGoSpace, leadingSpace } from './gotext.js';
 
 /** One argument with its [start, end) offsets in the argument text. */
@@ -227,9 +227,10 @@ export function parseJsonArray(text: string): JsonResult {
   } catch {
     return { ok: false };
   }
-  const results = parser.results as Array<Array<{ kind: string; token: { text: string; offset: number } | null }>>;
+  const results = parser.results as Element[][];
   if (results.length === 0) return { ok: false };
   if (results.length > 1) throw new Error(`internal error: exec-form grammar is ambiguous (${results.length} parses)`);
+  if (results[0]!.some((el) => el.overflow)) return { ok: false };
   const pieces: Piece[] = [];
   for (const el of results[0]!) {
     if (el.kind !== 'string' || !el.token) {

@@ -50,6 +50,8 @@ describe('dump of single instructions (behaviour of the upstream parser)', () =>
     ['CMD --doit [ "a", "b" ]', '(cmd ["--doit"] "a" "b")'],
     ['CMD []', '(cmd)'],
     ['CMD ["a"] trailing', '(cmd "[\\"a\\"] trailing")'],
+    // Go's json.Unmarshal fails on a number beyond float64 range: not JSON, so shell form
+    ['CMD ["a", [1e999]]', '(cmd "[\\"a\\", [1e999]]")'],
     ['HEALTHCHECK --timeout=3s CMD ["foo"]', '(healthcheck ["--timeout=3s"] "CMD" "foo")'],
     ['HEALTHCHECK', '(healthcheck)'],
     ['EXPOSE 1\u00a02', '(expose "1\\u00a02")'],
