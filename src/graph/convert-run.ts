@@ -71,6 +71,7 @@ export function convertRun(ctx: ConvertContext, d: DispatchState, c: RunInstruct
     platform: d.state.platform,
   };
   if (ctx.options.hostname) op.hostname = ctx.options.hostname;
+  if (c.devices.length) op.devices = c.devices.map((dev) => ({ name: expandWord(ctx, stateEnv(d), { value: dev.name, range: c.range }), required: dev.required }));
   const name = prefixCommand(d, uppercaseCmd(displayExpand(ctx, d, customName, true)));
   const m = meta(ctx, d, c);
   if (ctx.proxyEnv) m.proxyEnv = { ...ctx.proxyEnv };

@@ -152,6 +152,8 @@ export interface ExecOp {
   security: SecurityMode;
   /** Only when set by the build (BUILDKIT_SANDBOX_HOSTNAME); default is the runtime's. */
   hostname?: string;
+  /** `RUN --device=name[,required]` (CDI devices); absent when none. The solver may refuse them. */
+  devices?: { name: string; required: boolean }[];
   platform: PlatformString;
 }
 
