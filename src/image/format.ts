@@ -38,12 +38,15 @@ export function humanSince(iso: string | undefined, now = Date.now()): string {
   return `${humanDuration(Math.max(0, now - t))} ago`;
 }
 
-/** Docker-style table: left-aligned columns, three spaces of padding (tabwriter minwidth/padding). */
+/**
+ * Docker-style table, as the docker CLI's `tabwriter.NewWriter(out, 10, 1, 3, ' ', 0)` lays it out:
+ * every column but the last is max(10, widest cell + 3) wide.
+ */
 export function formatTable(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => [...(r[i] ?? '')].length)));
   const line = (cells: string[]) =>
     cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]! + 3)))
+      .map((c, i) => (i === cells.length - 1 ? c : c + ' '.repeat(Math.max(10, widths[i]! + 3) - [...c].length)))
       .join('')
       .trimEnd();
   return `${[line(header), ...rows.map(line)].join('\n')}\n`;
