@@ -1,3 +1,5 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { InvalidArgumentError } from '../diagnostics/errors.js';
 import { probeOverlay } from './mount.js';
@@ -22,6 +24,24 @@ export {
   OVERLAY_EXTRA_OPTIONS,
 } from './mount.js';
 
+/**
+ * A successful overlay probe is remembered in `<dir>/.probe-ok` for this kernel and this filesystem,
+ * so every kiln command does not pay for a test mount (hundreds of ms on a busy machine).
+ */
+async function probeStamp(dir: string): Promise<string> {
+  const st = await fs.stat(dir).catch(() => undefined);
+  return `${os.release()} dev=${st?.dev ?? 'none'}\n`;
+}
+
+async function probeRemembered(dir: string): Promise<boolean> {
+  const saved = await fs.readFile(path.join(dir, '.probe-ok'), 'utf8').catch(() => undefined);
+  return saved !== undefined && saved === (await probeStamp(dir));
+}
+
+async function rememberProbe(dir: string): Promise<void> {
+  await fs.writeFile(path.join(dir, '.probe-ok'), await probeStamp(dir)).catch(() => {});
+}
+
 export type SnapshotterDriver = 'overlayfs' | 'native' | 'auto';
 
 /**
@@ -33,8 +53,13 @@ export async function createSnapshotter(root: string, driver: SnapshotterDriver 
   if (driver !== 'overlayfs' && driver !== 'auto') {
     throw new InvalidArgumentError(`unknown snapshotter ${JSON.stringify(driver)} (overlayfs, native, auto)`, { code: 'SNAPSHOT_UNKNOWN_DRIVER' });
   }
-  const reason = await probeOverlay(path.join(root, 'snapshots', 'overlayfs'));
-  if (!reason) return new OverlaySnapshotter(root);
+  const dir = path.join(root, 'snapshots', 'overlayfs');
+  if (await probeRemembered(dir)) return new OverlaySnapshotter(root);
+  const reason = await probeOverlay(dir);
+  if (!reason) {
+    await rememberProbe(dir);
+    return new OverlaySnapshotter(root);
+  }
   if (driver === 'overlayfs') throw new InvalidArgumentError(`overlayfs snapshotter unavailable: ${reason}`, { code: 'SNAPSHOT_OVERLAY_UNAVAILABLE' });
   return new NativeSnapshotter(root);
 }
