@@ -1,4 +1,5 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -100,6 +101,22 @@ describe.skipIf(!!reason)('kiln pull/push/login/logout against a registry with h
     expect(again.out).toBe(`Not logged in to ${reg.host}\n`);
     const denied = await kiln('--root', root, 'pull', `${reg.host}/team/app:v1`);
     expect(denied.code).toBe(1);
+  });
+
+  const built = existsSync(path.join(__dirname, '..', '..', 'dist', 'cli', 'main.js'));
+  it.skipIf(!built)('logs in with --password-stdin (bin/kiln.js from dist/)', async () => {
+    const bin = path.join(__dirname, '..', '..', 'bin', 'kiln.js');
+    const env = { ...process.env, DOCKER_CONFIG: path.join(tmp, 'docker-stdin') };
+    const bad = spawnSync(process.execPath, [bin, '--root', root, 'login', '-u', 'alice', '--password-stdin', reg.host], { input: 'wrong\n', env, encoding: 'utf8' });
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain('REGISTRY_UNAUTHORIZED');
+    const ok = spawnSync(process.execPath, [bin, '--root', root, 'login', '-u', 'alice', '--password-stdin', reg.host], { input: 's3cret\n', env, encoding: 'utf8' });
+    expect(ok.stderr).toBe('');
+    expect(ok.stdout).toBe('Login Succeeded\n');
+    const cfg = JSON.parse(await fs.readFile(path.join(tmp, 'docker-stdin', 'config.json'), 'utf8')) as { auths: Record<string, { auth: string }> };
+    expect(Buffer.from(cfg.auths[reg.host]!.auth, 'base64').toString()).toBe('alice:s3cret');
+    const noUser = spawnSync(process.execPath, [bin, '--root', root, 'login', '--password-stdin', reg.host], { input: 'x', env, encoding: 'utf8' });
+    expect(noUser.status).toBe(2);
   });
 
   it('reports a missing tag and a bad platform clearly', async () => {

@@ -1,7 +1,9 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main.js';
 import { LocalContentStore } from '../../src/content/index.js';
 import { hasCode } from '../../src/diagnostics/errors.js';
 import { MediaType } from '../../src/image/types.js';
@@ -9,6 +11,16 @@ import { pullImage, pushImage, type PullOptions } from '../../src/registry/index
 import { startFaultProxy, type FaultProxy, type FaultRule } from '../helpers/fault-proxy.js';
 import { registryUnavailable, startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { blobList, buildImage, MemoryImageNames, type BuiltImage } from './fixtures.js';
+
+async function kilnCheck(root: string): Promise<{ code: number; out: string }> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  stdout.on('data', (d: Buffer) => (out += d.toString()));
+  stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const code = await main(['--root', root, 'system', 'check'], { stdout, stderr });
+  return { code, out };
+}
 
 const reason = registryUnavailable();
 if (reason) console.warn(`skipping registry fault tests: ${reason}`);
@@ -58,10 +70,12 @@ describe.skipIf(!!reason)('a fault-injecting proxy in front of docker-registry',
       error = err;
     }
     const ingest = await fs.readdir(path.join(root, 'content', 'ingest')).catch(() => []);
+    // `kiln system check` re-hashes every blob and looks for strays: it must find nothing wrong.
+    const check = await kilnCheck(root);
     const blobs = await blobList(content);
     // Everything that did land in the store is intact.
     for (const d of blobs) await content.readBuffer(d as never);
-    return { error, result, blobs, ingest, named: images.map.has(name), content };
+    return { error, result, blobs, ingest, named: images.map.has(name), content, check };
   }
 
   /** A rejected pull: the code is right, nothing is named, the faulty blob and no temp file are left. */
@@ -70,6 +84,8 @@ describe.skipIf(!!reason)('a fault-injecting proxy in front of docker-registry',
     expect(hasCode(r.error, code), `got ${(r.error as Error)?.message}`).toBe(true);
     expect(r.named).toBe(false);
     expect(r.ingest).toEqual([]);
+    expect(r.check.code, r.check.out).toBe(0);
+    expect(r.check.out).toMatch(/0 corrupt, 0 missing, 0 invalid, 0 stray/);
     if (faultyDigest) expect(r.blobs).not.toContain(faultyDigest);
   }
 
