@@ -105,6 +105,15 @@ export class ExecHandler implements OpHandler<Vertex> {
           throw err;
         });
         for (const m of op.mounts) await this.prepareMount(ctx, v, m, inputs, prepared);
+        // mount points the runtime will have to create: removed again after the step if still empty
+        const stubs: string[] = [];
+        for (const m of prepared.mounts) {
+          const stub = await firstMissing(rootDir.dir, m.destination);
+          if (stub) stubs.push(stub);
+        }
+        prepared.cleanup.unshift(async () => {
+          for (const s of stubs.reverse()) await removeIfEmpty(s);
+        });
         const spec: ProcessSpec = {
           args: op.args,
           env: prepared.env,
@@ -272,6 +281,33 @@ export class ExecHandler implements OpHandler<Vertex> {
     await fs.chmod(file, m.mode);
     p.mounts.push({ destination: m.target ?? `/run/secrets/${m.id}`, type: 'bind', source: file, options: ['rbind', 'ro'] });
   }
+}
+
+/** The outermost component of container path `p` that does not exist in `root` (or null). */
+async function firstMissing(root: string, p: string): Promise<string | null> {
+  const parts = p.split('/').filter(Boolean);
+  for (let i = 1; i <= parts.length; i++) {
+    const abs = await resolveInRoot(root, `/${parts.slice(0, i).join('/')}`, false);
+    try {
+      await fs.lstat(abs);
+    } catch {
+      return abs;
+    }
+  }
+  return null;
+}
+
+/** Remove a mount stub tree if it holds nothing but empty directories and empty files. */
+async function removeIfEmpty(p: string): Promise<void> {
+  const empty = async (q: string): Promise<boolean> => {
+    const st = await fs.lstat(q).catch(() => undefined);
+    if (!st) return true;
+    if (st.isFile()) return st.size === 0;
+    if (!st.isDirectory()) return false;
+    for (const n of await fs.readdir(q)) if (!(await empty(path.join(q, n)))) return false;
+    return true;
+  };
+  if (await empty(p)) await fs.rm(p, { recursive: true, force: true });
 }
 
 /** A Writable that hands every chunk to the step's log (kept in full by the progress stream). */
