@@ -116,3 +116,49 @@ describe('digest helpers', () => {
     expect(integrityToDigest(digestToIntegrity(d))).toBe(d);
   });
 });
+
+describe('parseReference properties', async () => {
+  const fc = await import('fast-check');
+  const component = fc.stringMatching(/^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/).filter((s) => s.length > 0 && s.length < 30);
+  const domain = fc.constantFrom('', 'docker.io/', 'localhost/', 'localhost:5000/', 'quay.io/', 'registry.example.com:443/', '127.0.0.1:5000/');
+  const tag = fc.option(fc.stringMatching(/^[\w][\w.-]{0,20}$/), { nil: undefined });
+  const hex = fc.stringMatching(/^[a-f0-9]{64}$/);
+  const digest = fc.option(hex.map((h) => `sha256:${h}`), { nil: undefined });
+  it('normalising is idempotent and the familiar form parses back to the same reference', () => {
+    fc.assert(
+      fc.property(domain, fc.array(component, { minLength: 1, maxLength: 3 }), tag, digest, (d, parts, t, dg) => {
+        const input = `${d}${parts.join('/')}${t !== undefined ? `:${t}` : ''}${dg !== undefined ? `@${dg}` : ''}`;
+        if (/^[a-f0-9]{64}$/.test(input)) return;
+        // without a domain, a first component with a dot is taken for a domain (docker does the same)
+        if (d === '' && parts.length > 1 && parts[0]!.includes('.')) return;
+        let ref;
+        try {
+          ref = parseReference(input);
+        } catch {
+          // only lengths over 255 may fail for this generator
+          expect(input.length).toBeGreaterThan(200);
+          return;
+        }
+        expect(parseReference(ref.toString()).toString()).toBe(ref.toString());
+        // docker's familiar form is ambiguous for docker.io paths whose first component has a dot: same here
+        if (!(ref.domain === 'docker.io' && ref.path.split('/')[0]!.includes('.'))) {
+          expect(parseReference(ref.familiar()).toString()).toBe(ref.toString());
+        }
+        expect(ref.tag ?? (ref.digest ? undefined : 'x')).not.toBe('x');
+      }),
+      { numRuns: 500 },
+    );
+  });
+  it('never throws anything but a KilnError on arbitrary input', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 300 }), (s) => {
+        try {
+          parseReference(s);
+        } catch (err) {
+          expect(hasCode(err, 'IMAGE_INVALID_REFERENCE')).toBe(true);
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});

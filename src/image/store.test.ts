@@ -108,6 +108,16 @@ describe('ImageStore', () => {
     expect(hasCode(err, 'IMAGE_INVALID_MANIFEST')).toBe(true);
   });
 
+  it('a writer killed mid-update leaves the old images.json and a temp file that the next open removes', async () => {
+    await s.images.createImage({ config: config(), layers: [], names: ['kept'] });
+    const meta = path.join(dir, 'meta');
+    const leftover = path.join(meta, '.images.json.999999999.abcdef012345.tmp');
+    await fs.writeFile(leftover, '{"version":1,"images":{'); // half written
+    const again = await openStores(dir);
+    expect((await again.images.resolve('kept')).names).toEqual(['docker.io/library/kept:latest']);
+    await expect(fs.access(leftover)).rejects.toThrow();
+  });
+
   it('concurrent tag writers in one process lose no update', async () => {
     await s.images.createImage({ config: config(), layers: [], names: ['base'] });
     await Promise.all(Array.from({ length: 20 }, (_, i) => s.images.tag('base', `t/n${i}`)));

@@ -30,6 +30,8 @@ import { MediaType, type Descriptor, type Digest, type ImageConfig, type Manifes
 const SMALL = 1 << 20;
 const MAX_SMALL_TOTAL = 256 << 20;
 const MAX_ENTRIES = 1_000_000;
+/** Uncompressed bytes of one layer, as src/diff's TarLimits.maxTotalSize. */
+const MAX_LAYER_BYTES = 64 * 1024 ** 3;
 
 interface FileInfo {
   name: string;
@@ -63,9 +65,13 @@ async function inflatedDigest(data: Buffer): Promise<{ digest: Digest; size: num
   const gunzip = createGunzip();
   gunzip.end(data);
   try {
-    for await (const c of gunzip) v.update(c as Buffer);
+    for await (const c of gunzip) {
+      v.update(c as Buffer);
+      if (v.size > MAX_LAYER_BYTES) throw new KilnError('LAYER_TOO_LARGE', `a blob inflates to more than ${MAX_LAYER_BYTES} bytes`);
+    }
     return { digest: await v.finish(), size: v.size };
-  } catch {
+  } catch (err) {
+    if (err instanceof KilnError) throw err;
     return undefined; // not really gzip: a layer referencing it fails its diff_id check
   }
 }
@@ -108,7 +114,12 @@ async function consumeEntry(content: ContentStore, name: string, size: number, b
       compression = compressionOf(c);
       if (compression === 'gzip') {
         gunzip = createGunzip();
-        gunzip.on('data', (d: Buffer) => diff.update(d));
+        gunzip.on('data', (d: Buffer) => {
+          diff.update(d);
+          if (diff.size > MAX_LAYER_BYTES) {
+            body.destroy(new KilnError('LAYER_TOO_LARGE', `${name} inflates to more than ${MAX_LAYER_BYTES} bytes`));
+          }
+        });
         gunzipDone = new Promise<void>((resolve) => {
           gunzip!.on('end', () => resolve());
           gunzip!.on('error', () => {
