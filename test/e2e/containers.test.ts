@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kiln } from '../helpers/cli.js';
-import { containerSkipReason, importBusybox, kilnBin } from '../helpers/busybox.js';
+import { spawnSync } from 'node:child_process';
+import { containerSkipReason, importBusybox, kilnBin, repoRoot } from '../helpers/busybox.js';
 
 const reason = containerSkipReason();
 if (reason) console.warn(`skipping container end-to-end tests: ${reason}`);
@@ -65,6 +66,17 @@ describe.skipIf(!!reason)('containers end to end (kiln runtime)', () => {
     const [info] = JSON.parse((await kiln(root, 'inspect', 'ticker')).stdout);
     expect(info.State).toMatchObject({ Status: 'exited', ExitCode: 137, Running: false });
     expect((await kiln(root, 'rm', 'ticker')).code).toBe(0);
+  });
+
+  it('-it gives an interactive shell on a terminal, and its exit code', () => {
+    const r = spawnSync('script', ['-qec', `${process.execPath} ${path.join(repoRoot, 'bin/kiln.js')} --root ${root} run -it --rm busybox sh`, '/dev/null'], {
+      input: 'tty; echo "term=$TERM"\nexit 4\n',
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(r.stdout).toMatch(/\/dev\/pts\/0/);
+    expect(r.stdout).toContain('term=xterm');
+    expect(r.status).toBe(4);
   });
 
   it('refuses to remove a running container without -f', async () => {
