@@ -57,6 +57,8 @@ describe('dump of single instructions (behaviour of the upstream parser)', () =>
     ['EXPOSE 1\u00a02', '(expose "1\\u00a02")'],
     ['CMD ["\\u2028\\ud83d\\ude00 \\u00e9"]', '(cmd "\\u2028😀 é")'],
     ['FRÖM x', '(fröm "")'],
+    ['__proto__ x', '(__proto__ "")'],
+    ['constructor', '(constructor "")'],
     ['RUN echo # not a comment', '(run "echo # not a comment")'],
   ])('%j', (input, expected) => {
     expect(one(input)).toBe(expected);

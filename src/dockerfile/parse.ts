@@ -34,7 +34,8 @@ export const INSTRUCTIONS: readonly string[] = [
 ];
 
 type Dispatch = (rest: string, escape: string) => Parsed;
-const DISPATCH: Record<string, Dispatch> = {
+// A Map, not an object: keywords are user input (`__proto__`, `constructor` ...).
+const DISPATCH = new Map<string, Dispatch>(Object.entries({
   add: parseMaybeJsonToList,
   copy: parseMaybeJsonToList,
   volume: parseMaybeJsonToList,
@@ -52,7 +53,7 @@ const DISPATCH: Record<string, Dispatch> = {
   stopsignal: parseString,
   user: parseString,
   workdir: parseString,
-};
+} satisfies Record<string, Dispatch>));
 
 const HEREDOC_INSTRUCTIONS = new Set(['add', 'copy', 'run']);
 
@@ -184,7 +185,7 @@ function buildInstruction(line: string, lineOffset: number, escape: string, map:
       base = argsBase;
       continue;
     }
-    const fn = DISPATCH[kw];
+    const fn = DISPATCH.get(kw);
     if (!fn) {
       // Unknown keyword: accepted, arguments dropped (dumped as one empty string).
       node.args = [{ value: '', range: map.range(argsBase, argsBase) }];
