@@ -6,7 +6,7 @@ import type { Descriptor, Platform } from '../image/types.js';
 import { createRegistryClient, type RegistryClient } from './client.js';
 import { hasCode } from '../diagnostics/errors.js';
 import { RegistryError } from './errors.js';
-import { hostPlatform, parsePlatform, selectManifest } from './platform.js';
+import { formatPlatform, hostPlatform, parsePlatform, platformMatches, selectManifest } from './platform.js';
 import { formatReference, parseRegistryReference } from './reference.js';
 import { recordBlobSource } from './sources.js';
 import { openStores } from './stores.js';
@@ -124,7 +124,14 @@ export async function pullImage(reference: string, opts: PullOptions): Promise<P
       [{ desc: manifest.config, kind: 'config' }, ...manifest.layers.map((desc) => ({ desc, kind: 'layer' as const }))],
       { concurrency: opts.concurrency ?? 3, ...(opts.onEvent ? { onEvent: opts.onEvent } : {}) },
     );
-    await checkConfig(content, manifest.config, manifest.layers.length);
+    const cfgPlatform = await checkConfig(content, manifest.config, manifest.layers.length);
+    if (top.kind === 'manifest' && opts.platform !== undefined) {
+      // A single-platform image pulled with an explicit --platform must be that platform.
+      const want = typeof opts.platform === 'string' ? parsePlatform(opts.platform) : opts.platform;
+      if (!platformMatches(want, cfgPlatform)) {
+        throw new RegistryError('REGISTRY_NO_PLATFORM', `${formatReference(ref)} is a ${formatPlatform(cfgPlatform)} image, not ${formatPlatform(want)}`);
+      }
+    }
     await content.put(doc.bytes, { digest: doc.descriptor.digest, size: doc.descriptor.size });
     if (top !== doc) await content.put(top.bytes, { digest: top.descriptor.digest, size: top.descriptor.size });
     for (const d of [manifest.config, ...manifest.layers]) {
@@ -142,9 +149,9 @@ export async function pullImage(reference: string, opts: PullOptions): Promise<P
 }
 
 /** The config must be a JSON object with `rootfs.diff_ids`, one per layer. */
-async function checkConfig(content: ContentStore, desc: Descriptor, layerCount: number): Promise<void> {
+async function checkConfig(content: ContentStore, desc: Descriptor, layerCount: number): Promise<Platform> {
   const bytes = await content.readBuffer(desc.digest);
-  let cfg: { rootfs?: { type?: unknown; diff_ids?: unknown } };
+  let cfg: { rootfs?: { type?: unknown; diff_ids?: unknown }; os?: unknown; architecture?: unknown; variant?: unknown };
   try {
     cfg = JSON.parse(bytes.toString('utf8')) as typeof cfg;
   } catch {
@@ -157,4 +164,7 @@ async function checkConfig(content: ContentStore, desc: Descriptor, layerCount: 
   if (ids.length !== layerCount) {
     throw new RegistryError('REGISTRY_BAD_MANIFEST', `image config lists ${ids.length} diff_ids but the manifest has ${layerCount} layers`);
   }
+  const p: Platform = { os: String(cfg.os ?? ''), architecture: String(cfg.architecture ?? '') };
+  if (typeof cfg.variant === 'string') p.variant = cfg.variant;
+  return p;
 }

@@ -254,7 +254,11 @@ export class RegistryTransport {
     for (let hop = 0, authTried = false; hop < 10; hop++) {
       const sameHost = new URL(url).host === registryHost;
       const headers: Record<string, string> = {};
-      const auth = sameHost ? this.cachedAuth(req.scope) : undefined;
+      let auth = sameHost ? this.cachedAuth(req.scope) : undefined;
+      if (!auth && sameHost && !authTried && this.challenge?.scheme === 'bearer' && req.scope) {
+        // The registry wants tokens: get one for this scope before asking (one per scope, shared by parallel requests).
+        auth = await this.bearerFor(req.scope);
+      }
       if (auth) headers.Authorization = auth;
       const res = await this.send({ ...req, url }, headers).catch((err: unknown) => {
         throw networkError(err, new URL(url).host);
@@ -317,6 +321,23 @@ export class RegistryTransport {
   }
 
   /** Answer a 401 challenge: Basic with stored credentials, or fetch a Bearer token for `scope`. */
+  private readonly tokenInFlight = new Map<string, Promise<string>>();
+
+  private bearerFor(scope: string): Promise<string> {
+    let p = this.tokenInFlight.get(scope);
+    if (!p) {
+      const { scope: _ignored, error: _error, ...params } = this.challenge!.params;
+      p = this.fetchToken({ scheme: 'bearer', params }, scope).then((token) => {
+        const value = `Bearer ${token}`;
+        this.authCache.set(scope, value);
+        return value;
+      });
+      p.catch(() => {}).finally(() => this.tokenInFlight.delete(scope));
+      this.tokenInFlight.set(scope, p);
+    }
+    return p;
+  }
+
   private async authenticate(header: string, scope: string | undefined): Promise<void> {
     const challenges = parseWwwAuthenticate(header);
     const bearer = challenges.find((c) => c.scheme === 'bearer');

@@ -72,6 +72,15 @@ describe.skipIf(!!reason)('multi-platform indexes, chunked uploads and the plain
     await expect(pullImage(name, { root, content, images: new MemoryImageNames(), platform: 'linux/riscv64' })).rejects.toMatchObject({
       code: 'REGISTRY_NO_PLATFORM',
     });
+
+    // A single-platform image pulled with an explicit, different --platform is refused (and not named).
+    const single = `${reg.host}/multi/amd-only:1`;
+    await images.set(single, amd.manifest);
+    await pushImage(single, { root: srcRoot, content: src, images });
+    const names = new MemoryImageNames();
+    await expect(pullImage(single, { root, content, images: names, platform: 'linux/arm64' })).rejects.toMatchObject({ code: 'REGISTRY_NO_PLATFORM' });
+    expect(names.map.size).toBe(0);
+    expect((await pullImage(single, { root, content, images: names, platform: 'linux/amd64' })).manifest.digest).toBe(amd.manifest.digest);
   });
 
   it('uploads in PATCH chunks when asked, and the registry accepts the digest', async () => {
