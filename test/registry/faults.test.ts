@@ -162,6 +162,26 @@ describe.skipIf(!!reason)('a fault-injecting proxy in front of docker-registry',
     expect(amb.blobs).toEqual([]);
   });
 
+  it('retries an upload the registry failed with 503, and a manifest PUT cut off', async () => {
+    const root = path.join(tmp, `push${n++}`);
+    const content = await LocalContentStore.open(root, { sync: false });
+    const pushed = await buildImage(content, [50_000], { tag: 'push-retry' });
+    const images = new MemoryImageNames();
+    const name = `${proxy.host}/faults/pushed:v1`;
+    await images.set(name, pushed.manifest);
+    proxy.rules = [
+      { method: 'PUT', path: /\/blobs\/uploads\//, fault: { kind: 'status', status: 503 }, times: 1 },
+      { method: 'PUT', path: /\/manifests\/v1$/, fault: { kind: 'status', status: 502 }, times: 1 },
+    ];
+    const res = await pushImage(name, { root, content, images, backoffMs: 5 });
+    expect(res.digest).toBe(pushed.manifest.digest);
+    expect(proxy.log.filter((e) => e.faulted)).toHaveLength(2);
+    // The registry has the image now: pulling it back (no faults) gives the same manifest.
+    proxy.rules = [];
+    const back = await pullImage(name, { root: path.join(tmp, `root${n++}`), images: new MemoryImageNames() });
+    expect(back.manifest.digest).toBe(pushed.manifest.digest);
+  });
+
   it('rejects a manifest fetched by digest whose bytes do not match', async () => {
     proxy.rules = [{ path: /\/manifests\/sha256:/, fault: { kind: 'wrong-bytes' } }];
     const root = path.join(tmp, `root${n++}`);
