@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Command } from 'commander';
-import { UsageError } from '../../diagnostics/errors.js';
+import { KilnError, UsageError } from '../../diagnostics/errors.js';
 import { resolveSaveItems, saveImages } from '../../image/archive/save.js';
 import { openStores } from '../../store/index.js';
 import type { CliContext } from '../context.js';
@@ -22,11 +21,19 @@ export async function saveAction(ctx: CliContext, names: string[], opts: { outpu
   // write next to the target and rename, so a failed save leaves no half archive behind
   const target = path.resolve(opts.output);
   const tmp = path.join(path.dirname(target), `.${path.basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
-  const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
+  let fh: fs.FileHandle;
+  try {
+    fh = await fs.open(tmp, 'wx', 0o644);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new KilnError('IMAGE_SAVE_OUTPUT', `cannot write ${opts.output}: ${e.code === 'ENOENT' ? 'no such directory' : e.message}`);
+  }
+  const out = fh.createWriteStream();
   const closed = new Promise<void>((resolve, reject) => {
     out.on('close', () => resolve());
     out.on('error', reject);
   });
+  closed.catch(() => {});
   try {
     await saveImages(s.images, items, out as Writable);
     out.end();

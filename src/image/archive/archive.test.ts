@@ -78,6 +78,16 @@ describe('kiln save / load', () => {
     for (const l of manifest[0]!.Layers) expect(files.has(l)).toBe(true);
   });
 
+  it('reports an unwritable output and leaves nothing behind', async () => {
+    const r = await kiln(root, 'save', 'bb:1', '-o', path.join(dir, 'no', 'such', 'dir.tar'));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/cannot write .*no such directory/);
+    const missing = await kiln(root, 'save', 'bb:1', 'nope:1', '-o', path.join(dir, 'partial.tar'));
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/No such image: nope:1/);
+    expect((await fs.readdir(dir)).filter((f) => f.includes('partial'))).toEqual([]);
+  });
+
   it('round-trips through save and load into a fresh store, keeping IDs and names', async () => {
     const out = path.join(dir, 'rt.tar');
     expect((await kiln(root, 'save', 'bb:1', '-o', out)).code).toBe(0);

@@ -68,15 +68,40 @@ async function writeBlob(pack: tar.Pack, images: ImageStore, d: Descriptor): Pro
 /** Write the archive to `out`; resolves when everything was written (the caller closes/renames). */
 export async function saveImages(images: ImageStore, items: SaveItem[], out: Writable): Promise<void> {
   const pack = tar.pack();
+  const drained = () =>
+    new Promise<void>((resolve, reject) => {
+      if (out.destroyed) {
+        reject(out.errored ?? new Error('the output was closed'));
+        return;
+      }
+      const onError = (e: Error) => reject(e);
+      out.once('error', onError);
+      out.once('drain', () => {
+        out.off('error', onError);
+        resolve();
+      });
+    });
   const pump = (async () => {
     for await (const chunk of pack) {
-      if (!out.write(chunk)) await once(out, 'drain');
+      if (out.destroyed) throw out.errored ?? new Error('the output was closed');
+      if (!out.write(chunk)) await drained();
     }
   })();
   let packError: unknown;
   pump.catch((e: unknown) => {
     packError = e;
+    pack.destroy(e as Error); // stop the writing side too, with the output's error
   });
+  try {
+    await writeArchive(images, items, pack);
+  } catch (err) {
+    throw packError ?? err;
+  }
+  await pump;
+  if (packError) throw packError;
+}
+
+async function writeArchive(images: ImageStore, items: SaveItem[], pack: tar.Pack): Promise<void> {
 
   const written = new Set<string>();
   const blob = async (d: Descriptor) => {
@@ -127,6 +152,4 @@ export async function saveImages(images: ImageStore, items: SaveItem[], out: Wri
   await writeEntry(pack, 'oci-layout', Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' })));
   if (Object.keys(repositories).length) await writeEntry(pack, 'repositories', Buffer.from(JSON.stringify(repositories)));
   pack.finalize();
-  await pump;
-  if (packError) throw packError;
 }
