@@ -183,6 +183,33 @@ CMD ["cat", "/srv/out.txt"]
     }
   });
 
+  it('Ctrl-C cancels running steps (processes killed, mounts released) and keeps completed ones cached', async () => {
+    const { spawn } = await import('node:child_process');
+    const { repoRoot } = await import('../helpers/busybox.js');
+    const dir = path.join(tmp, 'ctrlc');
+    write(dir, { Dockerfile: 'FROM busybox AS slow\nRUN sleep 30 && echo late > /late\nFROM busybox AS quick\nRUN echo quick > /q\nFROM busybox\nCOPY --from=slow /late /late\nCOPY --from=quick /q /q\n' });
+    const child = spawn(process.execPath, [path.join(repoRoot, 'bin/kiln.js'), '--root', root, 'build', '--progress', 'plain', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    const started = Date.now();
+    await new Promise<void>((resolve) => {
+      child.stderr.on('data', (d: Buffer) => {
+        err += d.toString();
+        if (/RUN sleep 30/.test(err)) setTimeout(resolve, 3_000); // the quick stage finishes meanwhile
+      });
+      setTimeout(resolve, 20_000);
+    });
+    child.kill('SIGINT');
+    const code = await new Promise<number>((r) => child.on('exit', (c) => r(c ?? -1)));
+    expect(code).toBe(1);
+    expect(Date.now() - started).toBeLessThan(25_000);
+    expect(err).toMatch(/#\d+ CANCELED/);
+    expect(err).toContain('SOLVE_CANCELED');
+    expect(readFileSync('/proc/mounts', 'utf8')).not.toContain('kiln-run-');
+    // the step that finished before the interrupt is reused
+    const again = await kiln(root, 'build', '--progress', 'rawjson', '--target', 'quick', dir);
+    expect(ran(events(again.stderr))).toEqual([]);
+  });
+
   it('COPY cannot follow a context symlink out of the context', async () => {
     const dir = path.join(tmp, 'escape');
     write(dir, { Dockerfile: 'FROM busybox\nCOPY link /x\n' });
