@@ -76,6 +76,13 @@ describe('ImageStore', () => {
     throw new Error('no collision in 40 images');
   });
 
+  it('records uncompressed layer sizes given to createImage', async () => {
+    const { readLayerSizes } = await import('./layer-size.js');
+    const layer = await fakeLayer(s, 'sized');
+    await s.images.createImage({ config: config(), layers: [{ ...layer, uncompressedSize: 12345 }] });
+    expect((await readLayerSizes(dir))[layer.diffID]).toBe(12345);
+  });
+
   it('refuses to create an image whose layer blob is missing', async () => {
     const err = await s.images
       .createImage({ config: config(), layers: [{ descriptor: { mediaType: MediaType.OciLayer, digest: sha256Digest('x'), size: 1 }, diffID: sha256Digest('x') }] })

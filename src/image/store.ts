@@ -24,6 +24,7 @@ import {
   parseManifestOrIndex,
   selectManifest,
 } from './manifest.js';
+import { recordLayerSizes } from './layer-size.js';
 import { parseReference, type Reference } from './reference.js';
 import { MediaType, type Descriptor, type Digest, type ImageConfig, type Index, type Manifest, type Platform } from './types.js';
 
@@ -60,6 +61,8 @@ export interface LayerInput {
   descriptor: Descriptor;
   /** sha256 of the uncompressed tar. */
   diffID: Digest;
+  /** Bytes of the uncompressed tar, when known (saves `kiln images` from inflating the layer to size it). */
+  uncompressedSize?: number;
 }
 
 export interface CreateImageOptions {
@@ -321,6 +324,9 @@ export class ImageStore {
       layers: options.layers.map((l) => cleanDescriptor(l.descriptor)),
     };
     if (options.annotations && Object.keys(options.annotations).length > 0) manifest.annotations = options.annotations;
+    const sizes: Record<string, number> = {};
+    for (const l of options.layers) if (typeof l.uncompressedSize === 'number') sizes[l.diffID] = l.uncompressedSize;
+    await recordLayerSizes(this.root, sizes).catch(() => {});
     const mInfo = await this.content.put(jsonBytes(manifest));
     const desc: Descriptor = { mediaType: manifest.mediaType!, digest: mInfo.digest, size: mInfo.size };
     for (const n of options.names ?? []) await this.setName(n, desc);
