@@ -10,8 +10,8 @@ import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 
 const VERSION = 1;
-/** Entries kept from earlier runs when they were not seen this run, at most. */
-const MAX_ENTRIES = 500_000;
+/** A cache that grew past this many entries is dropped and rebuilt from scratch. */
+const MAX_ENTRIES = 1_000_000;
 
 interface CacheFile {
   v: number;
@@ -31,7 +31,6 @@ export function cacheFileFor(kilnRoot: string, contextDir: string): string {
 
 export class DigestCache {
   private entries = new Map<string, [string, string]>();
-  private seen = new Set<string>();
   private dirty = false;
   hits = 0;
   misses = 0;
@@ -60,7 +59,6 @@ export class DigestCache {
   }
 
   get(rel: string, key: string): string | undefined {
-    this.seen.add(rel);
     const e = this.entries.get(rel);
     if (e && e[0] === key) {
       this.hits++;
@@ -71,7 +69,6 @@ export class DigestCache {
   }
 
   set(rel: string, key: string, digest: string): void {
-    this.seen.add(rel);
     const e = this.entries.get(rel);
     if (e && e[0] === key && e[1] === digest) return;
     this.entries.set(rel, [key, digest]);
@@ -81,9 +78,7 @@ export class DigestCache {
   /** Write the cache if anything changed. */
   async save(): Promise<void> {
     if (!this.file || !this.dirty) return;
-    if (this.entries.size > MAX_ENTRIES) {
-      for (const k of [...this.entries.keys()]) if (!this.seen.has(k)) this.entries.delete(k);
-    }
+    if (this.entries.size > MAX_ENTRIES) this.entries.clear();
     const data: CacheFile = { v: VERSION, ctx: this.contextDir, entries: Object.fromEntries(this.entries) };
     const dir = path.dirname(this.file);
     await mkdir(dir, { recursive: true });

@@ -44,6 +44,9 @@ export interface ContextStats {
 
 interface Entry {
   path: string;
+  /** Parent directory path ('.' at the top) and base name, for directory digests. */
+  parent: string;
+  name: string;
   type: ContextFileType;
   st: Stats;
   linkTarget?: string;
@@ -218,9 +221,8 @@ export class ContextSource {
       return f;
     });
     // Ownership and times are not part of the digest: COPY normalises them.
-    const h = createHash('sha256');
-    for (const f of out) h.update(`${f.path}\0${f.type}\0${f.mode.toString(8)}\0${f.linkTarget ?? ''}\0${f.digest}\n`);
-    return { files: out, digest: 'sha256:' + h.digest('hex') };
+    const lines = out.map((f) => `${f.path}\0${f.type}\0${f.mode.toString(8)}\0${f.linkTarget ?? ''}\0${f.digest}\n`);
+    return { files: out, digest: 'sha256:' + createHash('sha256').update(lines.join('')).digest('hex') };
   }
 
   private notFound(src: string, why?: string): NotFoundError {
@@ -301,7 +303,9 @@ export class ContextSource {
   private addEntry(rel: string, type: ContextFileType, st: Stats, entries: Map<string, Entry>): void {
     const p = rel === '' ? '.' : rel;
     if (entries.has(p)) return;
-    const e: Entry = { path: p, type, st };
+    const slash = rel.lastIndexOf('/');
+    const parent = rel === '' ? '' : slash < 0 ? '.' : rel.slice(0, slash);
+    const e: Entry = { path: p, parent, name: rel.slice(slash + 1), type, st };
     entries.set(p, e);
     if (type === 'symlink') e.linkTarget = readlinkSync(this.abs(rel));
   }
@@ -428,10 +432,8 @@ export class ContextSource {
     const children = new Map<string, Entry[]>();
     for (const e of files) {
       if (e.path === '.') continue;
-      const i = e.path.lastIndexOf('/');
-      const parent = i < 0 ? '.' : e.path.slice(0, i);
-      let list = children.get(parent);
-      if (!list) children.set(parent, (list = []));
+      let list = children.get(e.parent);
+      if (!list) children.set(e.parent, (list = []));
       list.push(e);
     }
     const dirs = files.filter((e) => e.type === 'dir');
@@ -439,18 +441,16 @@ export class ContextSource {
     for (const d of dirs) depth.set(d, d.path === '.' ? 0 : d.path.split('/').length);
     dirs.sort((a, b) => depth.get(b)! - depth.get(a)!);
     for (const d of dirs) {
-      const list = children.get(d.path) ?? [];
-      if (list.length === 0) {
+      const list = children.get(d.path);
+      if (!list) {
         d.digest = EMPTY_SHA;
         continue;
       }
-      list.sort((a, b) => (a.path < b.path ? -1 : 1));
-      const h = createHash('sha256');
-      for (const c of list) {
-        const name = c.path.slice(c.path.lastIndexOf('/') + 1);
-        h.update(`${name}\0${c.type}\0${(c.st.mode & 0o7777).toString(8)}\0${c.linkTarget ?? ''}\0${c.digest}\n`);
-      }
-      d.digest = 'sha256:' + h.digest('hex');
+      list.sort((a, b) => (a.name < b.name ? -1 : 1));
+      const lines = list.map(
+        (c) => `${c.name}\0${c.type}\0${(c.st.mode & 0o7777).toString(8)}\0${c.linkTarget ?? ''}\0${c.digest}\n`,
+      );
+      d.digest = 'sha256:' + createHash('sha256').update(lines.join('')).digest('hex');
     }
   }
 }
