@@ -218,7 +218,14 @@ export class RegistryTransport {
 
   /** Absolute URL for a registry path. */
   async resolveUrl(u: string): Promise<string> {
-    if (/^https?:\/\//i.test(u)) return u;
+    if (/^https?:\/\//i.test(u)) {
+      // An upload Location or redirect may name another host: plain HTTP only where allowed.
+      const url = new URL(u);
+      if (url.protocol === 'http:' && !allowsPlainHttp(url.host, this.opts.config) && url.host !== new URL(await this.baseUrl()).host) {
+        throw new RegistryError('REGISTRY_INSECURE', `${this.registry} sent a plain-HTTP URL for ${url.host}, which is not allowed`);
+      }
+      return u;
+    }
     const base = await this.baseUrl();
     return new URL(u, base).toString();
   }
