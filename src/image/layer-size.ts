@@ -3,6 +3,7 @@
  * Recorded by whoever writes a layer (import, load, build) and otherwise computed once by decompressing
  * the blob; cached in `<root>/meta/layer-sizes.json`.
  */
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import { createGunzip } from 'node:zlib';
 import type { ContentStore } from '../content/types.js';
@@ -19,6 +20,7 @@ export async function readLayerSizes(root: string): Promise<Record<string, numbe
 
 export async function recordLayerSizes(root: string, sizes: Record<string, number>): Promise<void> {
   if (Object.keys(sizes).length === 0) return;
+  await fs.mkdir(path.join(root, 'meta'), { recursive: true });
   await withLock(path.join(root, 'meta', 'layer-sizes.lock'), async () => {
     const cur = await readLayerSizes(root);
     await writeJsonAtomic(file(root), { ...cur, ...sizes });
