@@ -120,8 +120,16 @@ describe('kiln import / images / inspect / history / tag / rmi', () => {
     expect(conflict.stderr).toMatch(/must be forced/);
     const un = await kiln(root, 'rmi', 'hello:1');
     expect(un.stdout).toBe('Untagged: hello:1\n');
+    const manifestDigest = (await kiln(root, 'image', 'inspect', '--format', '{{.Descriptor.digest}}', id)).stdout.trim();
+    const s = await openStores(root);
+    expect(await s.content.has(manifestDigest as never)).toBe(true);
     const del = await kiln(root, 'rmi', 'localhost:5000/team/hello:v2');
     expect(del.stdout).toBe(`Untagged: localhost:5000/team/hello:v2\nDeleted: ${id}\n`);
+    // like docker rmi, the content only this image used is freed; other images keep theirs
+    expect(await s.content.has(manifestDigest as never)).toBe(false);
+    expect(await s.content.has(id as never)).toBe(false);
+    expect((await kiln(root, 'image', 'inspect', '--format', '{{.Id}}', 'gz')).code).toBe(0);
+    expect((await kiln(root, 'system', 'check')).code).toBe(0);
     const gone = await kiln(root, 'rmi', 'hello:1', 'nope');
     expect(gone.code).toBe(1);
     expect(gone.stderr).toMatch(/No such image: hello:1/);

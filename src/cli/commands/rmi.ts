@@ -3,6 +3,7 @@ import { FailedPreconditionError, KilnError } from '../../diagnostics/errors.js'
 import { isDigest, shortId } from '../../image/digest.js';
 import { parseReference } from '../../image/reference.js';
 import { imageUsers } from '../../store/container-roots.js';
+import { collectGarbage } from '../../store/gc.js';
 import { openStores, type Stores } from '../../store/index.js';
 import type { CliContext } from '../context.js';
 import { reportError } from '../main.js';
@@ -55,13 +56,25 @@ export async function removeImage(s: Stores, q: string, force: boolean): Promise
 export async function rmiAction(ctx: CliContext, names: string[], opts: { force?: boolean }): Promise<void> {
   const s = await openStores(ctx.root());
   let failed = false;
+  let deleted = false;
   for (const n of names) {
     try {
-      for (const line of await removeImage(s, n, !!opts.force)) ctx.stdout.write(`${line}\n`);
+      for (const line of await removeImage(s, n, !!opts.force)) {
+        ctx.stdout.write(`${line}\n`);
+        if (line.startsWith('Deleted:')) deleted = true;
+      }
     } catch (err) {
       if (!(err instanceof KilnError)) throw err;
       reportError(err, ctx);
       failed = true;
+    }
+  }
+  if (deleted) {
+    // free the blobs only the deleted images used, as docker rmi does (every GC root is respected)
+    try {
+      await collectGarbage({ root: s.root, content: s.content });
+    } catch (err) {
+      ctx.stderr.write(`kiln: the image records were removed, but freeing their content failed: ${(err as Error).message}\nhint: run "kiln system prune"\n`);
     }
   }
   if (failed) ctx.exitCode = 1;
@@ -70,7 +83,7 @@ export async function rmiAction(ctx: CliContext, names: string[], opts: { force?
 export function register(program: Command, ctx: CliContext): void {
   program
     .command('rmi <image...>')
-    .description('Remove one or more images (blobs are freed by "kiln system prune")')
+    .description('Remove one or more images (and the content no other image, container or build cache uses)')
     .option('-f, --force', 'force removal of the image')
     .action(async (names: string[], opts: { force?: boolean }) => rmiAction(ctx, names, opts));
 }
