@@ -11,6 +11,7 @@ import { Readable } from 'node:stream';
 import { FileCacheStore, LayeredCacheStore } from './cache/record-store.js';
 import { HistoryStore } from './cache/history-store.js';
 import { LocalCacheImport } from './cache/import-local.js';
+import { RegistryCacheImport, exportCacheRegistry } from './cache/registry-cache.js';
 import { exportCacheLocal, type ExportCacheResult } from './cache/export-local.js';
 import { selectRecordsForExport, type CacheFromSpec, type CacheToSpec } from './cache/export-select.js';
 import type { CacheRecord, CacheStore, LayerRef, StepResult } from './cache/types.js';
@@ -225,13 +226,15 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   if (opts.network === 'none') {
     for (const v of vertices.values()) if (v.op.kind === 'exec' && v.op.network === 'default') v.op = { ...v.op, network: 'none' };
   }
-  const imports: LocalCacheImport[] = [];
+  const imports: Array<LocalCacheImport | RegistryCacheImport> = [];
   for (const c of opts.cacheFrom ?? []) {
     try {
-      imports.push(await LocalCacheImport.open(c.src, c.tag ? { tag: c.tag } : {}));
+      if (c.type === 'local') imports.push(await LocalCacheImport.open(c.src, c.tag ? { tag: c.tag } : {}));
+      else imports.push(await RegistryCacheImport.open(c.ref, opts.root));
     } catch (err) {
       // buildx: a missing cache source is not an error, the build just has no cache from it
-      if (!isNotFound(err)) throw err;
+      if (c.type === 'local' && !isNotFound(err)) throw err;
+      emit({ type: 'vertex.log', digest: defDigest, time: now(), stream: 'stderr', data: Buffer.from(`cache source ${c.type === 'local' ? c.src : c.ref} ignored: ${(err as Error).message}\n`) });
     }
   }
   const local = new FileCacheStore(opts.root);
@@ -239,7 +242,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const restore = createRestore(deps, (digest) => {
     for (const i of imports) {
       try {
-        return i.blob(digest as Digest);
+        const b = i.blob(digest as Digest);
+        if (b) return b;
       } catch {
         /* next source */
       }
@@ -309,15 +313,20 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     // 5. cache export
     let cacheExport: ExportCacheResult | undefined;
     if (opts.cacheTo && solved) {
-      const cd = digestOf({ internal: 'cache-export', dest: opts.cacheTo.dest });
+      const where = opts.cacheTo.type === 'local' ? opts.cacheTo.dest : opts.cacheTo.ref;
+      const cd = digestOf({ internal: 'cache-export', where });
       const tc = now();
-      emit({ type: 'vertex.started', digest: cd, time: tc, name: `exporting cache to ${opts.cacheTo.dest}` });
+      emit({ type: 'vertex.started', digest: cd, time: tc, name: `exporting cache to ${where}` });
       const records: CacheRecord[] = [];
       for (const o of solved.vertices.values()) {
         const rec = await cache.get(o.key);
         if (rec && !rec.result.meta?.local) records.push(rec);
       }
-      cacheExport = await exportCacheLocal({ dest: opts.cacheTo.dest, records: selectRecordsForExport(records, result, opts.cacheTo.mode), content: stores.content });
+      const selected = selectRecordsForExport(records, result, opts.cacheTo.mode);
+      cacheExport =
+        opts.cacheTo.type === 'local'
+          ? await exportCacheLocal({ dest: opts.cacheTo.dest, records: selected, content: stores.content })
+          : await exportCacheRegistry({ ref: opts.cacheTo.ref, records: selected, content: stores.content, root: opts.root });
       emit({ type: 'vertex.log', digest: cd, time: now(), stream: 'stdout', data: Buffer.from(`${cacheExport.records} records, ${cacheExport.blobsWritten} new blobs (${cacheExport.bytesWritten} bytes), ${cacheExport.blobsSkipped} already there\n`) });
       emit({ type: 'vertex.completed', digest: cd, time: now(), duration: now() - tc });
     }

@@ -184,7 +184,9 @@ describe('local cache export/import', () => {
     expect(parseCacheTo('type=local,dest=/tmp/c')).toEqual({ type: 'local', dest: '/tmp/c', mode: 'min' });
     expect(parseCacheTo('type=local,dest=/tmp/c,mode=max')).toMatchObject({ mode: 'max' });
     expect(() => parseCacheTo('type=local,dest=/tmp/c,mode=all')).toThrow(/mode must be min or max/);
-    expect(() => parseCacheTo('type=registry,ref=x')).toThrow(/only type=local/);
+    expect(parseCacheTo('type=registry,ref=127.0.0.1:5000/cache:ci,mode=max')).toEqual({ type: 'registry', ref: '127.0.0.1:5000/cache:ci', mode: 'max' });
+    expect(parseCacheFrom('127.0.0.1:5000/cache:ci')).toEqual({ type: 'registry', ref: '127.0.0.1:5000/cache:ci' });
+    expect(() => parseCacheTo('type=gha')).toThrow(/only type=local and type=registry/);
     expect(() => parseCacheTo('type=local')).toThrow(/dest=DIR is required/);
     expect(parseCacheFrom('type=local,src=/tmp/c')).toEqual({ type: 'local', src: '/tmp/c' });
     expect(() => parseCacheFrom('type=local,src=/x,bogus=1')).toThrow(/unknown attribute "bogus"/);

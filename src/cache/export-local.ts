@@ -4,15 +4,13 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createWriteStream } from 'node:fs';
 import type { ContentStore } from '../content/types.js';
-import { MediaType, type Descriptor, type Digest, type Index, type Manifest } from '../image/types.js';
+import { MediaType, type Descriptor, type Digest, type Index } from '../image/types.js';
+import { buildCacheManifest } from './cache-manifest.js';
 import { writeFileAtomic } from './atomic.js';
-import { CACHE_ARTIFACT_TYPE, CACHE_CONFIG_MEDIA_TYPE, REF_NAME_ANNOTATION, blobPath } from './local-layout.js';
+import { REF_NAME_ANNOTATION, blobPath } from './local-layout.js';
 import type { CacheRecord } from './types.js';
 
-export interface CacheConfig {
-  schemaVersion: 1;
-  records: CacheRecord[];
-}
+export type { CacheConfig } from './cache-manifest.js';
 
 export interface ExportCacheOptions {
   dest: string;
@@ -74,18 +72,12 @@ export async function exportCacheLocal(opts: ExportCacheOptions): Promise<Export
   await fs.mkdir(path.join(dest, 'blobs', 'sha256'), { recursive: true });
   await writeFileAtomic(path.join(dest, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
 
-  const layers = new Map<string, Descriptor>();
-  const records: CacheRecord[] = [];
-  for (const r of [...opts.records].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) {
-    for (const l of r.result.layers) layers.set(l.descriptor.digest, l.descriptor);
-    records.push({ ...r, result: { ...r.result, snapshot: null } });
-  }
-
+  const built = buildCacheManifest(opts.records);
   let blobsWritten = 0;
   let blobsSkipped = 0;
   let bytesWritten = 0;
   // a few copies at a time: enough to overlap I/O without opening hundreds of files
-  const queue = [...layers.values()];
+  const queue = [...built.layers];
   const workers = Array.from({ length: Math.min(4, queue.length) }, async () => {
     for (let d = queue.shift(); d; d = queue.shift()) {
       if (await copyBlob(opts.content, dest, d)) {
@@ -96,16 +88,8 @@ export async function exportCacheLocal(opts: ExportCacheOptions): Promise<Export
   });
   await Promise.all(workers);
 
-  const config: CacheConfig = { schemaVersion: 1, records };
-  const cfg = await writeBlob(dest, Buffer.from(JSON.stringify(config)));
-  const manifest: Manifest & { artifactType: string } = {
-    schemaVersion: 2,
-    mediaType: MediaType.OciManifest,
-    artifactType: CACHE_ARTIFACT_TYPE,
-    config: { mediaType: CACHE_CONFIG_MEDIA_TYPE, digest: cfg.digest, size: cfg.size },
-    layers: [...layers.values()].map((d) => ({ mediaType: d.mediaType, digest: d.digest, size: d.size })),
-  };
-  const man = await writeBlob(dest, Buffer.from(JSON.stringify(manifest)));
+  const cfg = await writeBlob(dest, built.config.bytes);
+  const man = await writeBlob(dest, built.manifest.bytes);
   for (const b of [cfg, man]) {
     if (b.written) {
       blobsWritten++;
@@ -120,5 +104,5 @@ export async function exportCacheLocal(opts: ExportCacheOptions): Promise<Export
   };
   const index: Index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [manifestDesc] };
   await writeFileAtomic(path.join(dest, 'index.json'), `${JSON.stringify(index)}\n`);
-  return { manifest: manifestDesc, records: records.length, blobsWritten, blobsSkipped, bytesWritten };
+  return { manifest: manifestDesc, records: opts.records.length, blobsWritten, blobsSkipped, bytesWritten };
 }

@@ -14,17 +14,9 @@ export function selectRecordsForExport(records: readonly CacheRecord[], final: S
   return records.filter((r) => r.result.layers.every((l) => finalLayers.has(l.descriptor.digest)));
 }
 
-export interface CacheToSpec {
-  type: 'local';
-  dest: string;
-  mode: CacheExportMode;
-}
+export type CacheToSpec = { type: 'local'; dest: string; mode: CacheExportMode } | { type: 'registry'; ref: string; mode: CacheExportMode };
 
-export interface CacheFromSpec {
-  type: 'local';
-  src: string;
-  tag?: string;
-}
+export type CacheFromSpec = { type: 'local'; src: string; tag?: string } | { type: 'registry'; ref: string };
 
 function parseAttrs(flag: string, value: string): Map<string, string> {
   const m = new Map<string, string>();
@@ -44,33 +36,43 @@ function parseAttrs(flag: string, value: string): Map<string, string> {
 
 export class CacheSpecError extends Error {}
 
-/** `type=local,dest=DIR[,mode=min|max]` */
+/** `type=local,dest=DIR[,mode=min|max]` or `type=registry,ref=REF[,mode=...]` */
 export function parseCacheTo(value: string): CacheToSpec {
   const a = parseAttrs('--cache-to', value);
   const type = a.get('type') ?? (a.has('ref') ? 'registry' : undefined);
-  if (type !== 'local') throw new CacheSpecError(`--cache-to ${value}: only type=local is supported yet`);
-  const dest = a.get('dest');
-  if (!dest) throw new CacheSpecError(`--cache-to ${value}: dest=DIR is required`);
   const mode = a.get('mode') ?? 'min';
   if (mode !== 'min' && mode !== 'max') throw new CacheSpecError(`--cache-to ${value}: mode must be min or max`);
   for (const k of a.keys()) {
-    if (!['type', 'dest', 'mode', 'ignore-error', 'oci-mediatypes', 'image-manifest', 'compression'].includes(k)) {
+    if (!['type', 'dest', 'ref', 'mode', 'ignore-error', 'oci-mediatypes', 'image-manifest', 'compression'].includes(k)) {
       throw new CacheSpecError(`--cache-to ${value}: unknown attribute "${k}"`);
     }
   }
+  if (type === 'registry') {
+    const ref = a.get('ref');
+    if (!ref) throw new CacheSpecError(`--cache-to ${value}: ref=REGISTRY/REPO:TAG is required`);
+    return { type: 'registry', ref, mode };
+  }
+  if (type !== 'local') throw new CacheSpecError(`--cache-to ${value}: only type=local and type=registry are supported`);
+  const dest = a.get('dest');
+  if (!dest) throw new CacheSpecError(`--cache-to ${value}: dest=DIR is required`);
   return { type: 'local', dest, mode };
 }
 
-/** `type=local,src=DIR[,tag=T]` */
+/** `type=local,src=DIR[,tag=T]` or `type=registry,ref=REF` (a bare value is a registry ref, as buildx) */
 export function parseCacheFrom(value: string): CacheFromSpec {
   const a = parseAttrs('--cache-from', value);
   const type = a.get('type') ?? (a.has('ref') ? 'registry' : undefined);
-  if (type !== 'local') throw new CacheSpecError(`--cache-from ${value}: only type=local is supported yet`);
+  for (const k of a.keys()) {
+    if (!['type', 'src', 'ref', 'tag', 'digest'].includes(k)) throw new CacheSpecError(`--cache-from ${value}: unknown attribute "${k}"`);
+  }
+  if (type === 'registry') {
+    const ref = a.get('ref');
+    if (!ref) throw new CacheSpecError(`--cache-from ${value}: ref=REGISTRY/REPO:TAG is required`);
+    return { type: 'registry', ref };
+  }
+  if (type !== 'local') throw new CacheSpecError(`--cache-from ${value}: only type=local and type=registry are supported`);
   const src = a.get('src');
   if (!src) throw new CacheSpecError(`--cache-from ${value}: src=DIR is required`);
-  for (const k of a.keys()) {
-    if (!['type', 'src', 'tag', 'digest'].includes(k)) throw new CacheSpecError(`--cache-from ${value}: unknown attribute "${k}"`);
-  }
   const tag = a.get('tag');
   return tag ? { type: 'local', src, tag } : { type: 'local', src };
 }

@@ -3,17 +3,14 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { InvalidArgumentError, KilnError, NotFoundError } from '../diagnostics/errors.js';
 import { isDigest } from '../image/digest.js';
-import type { Descriptor, Digest, Index, Manifest } from '../image/types.js';
-import type { CacheConfig } from './export-local.js';
-import { CACHE_CONFIG_MEDIA_TYPE, MAX_CACHE_JSON_BYTES, REF_NAME_ANNOTATION, blobPath } from './local-layout.js';
-import type { CacheKey, CacheRecord, CacheStore, LayerRef } from './types.js';
-
-const KEY_RE = /^sha256:[0-9a-f]{64}$/;
+import type { Descriptor, Digest, Index } from '../image/types.js';
+import { checkCacheManifest, recordsOf } from './cache-manifest.js';
+import { MAX_CACHE_JSON_BYTES, REF_NAME_ANNOTATION, blobPath } from './local-layout.js';
+import type { CacheKey, CacheRecord, CacheStore } from './types.js';
 
 function bad(src: string, what: string): KilnError {
   return new InvalidArgumentError(`--cache-from ${src}: ${what}`, { code: 'CACHE_IMPORT_INVALID' });
 }
-
 async function readJsonLimited<T>(file: string, src: string): Promise<T> {
   let st;
   try {
@@ -27,25 +24,6 @@ async function readJsonLimited<T>(file: string, src: string): Promise<T> {
   } catch {
     throw bad(src, `${path.basename(file)} is not valid JSON`);
   }
-}
-
-function validLayer(l: unknown): l is LayerRef {
-  const x = l as LayerRef;
-  return (
-    typeof x === 'object' && x !== null && typeof x.descriptor === 'object' && x.descriptor !== null &&
-    isDigest(x.descriptor.digest) && Number.isSafeInteger(x.descriptor.size) && x.descriptor.size >= 0 &&
-    typeof x.descriptor.mediaType === 'string' && isDigest(x.diffID)
-  );
-}
-
-function validRecord(r: unknown): r is CacheRecord {
-  const x = r as CacheRecord;
-  return (
-    typeof x === 'object' && x !== null && typeof x.key === 'string' && KEY_RE.test(x.key) &&
-    typeof x.result === 'object' && x.result !== null && Array.isArray(x.result.layers) && x.result.layers.every(validLayer) &&
-    Array.isArray(x.inputs) && x.inputs.every((k) => typeof k === 'string') &&
-    typeof x.vertex === 'object' && x.vertex !== null && typeof x.vertex.name === 'string'
-  );
 }
 
 /**
@@ -69,11 +47,9 @@ export class LocalCacheImport implements CacheStore {
     const desc =
       index.manifests.find((m) => m?.annotations?.[REF_NAME_ANNOTATION] === tag) ?? (opts.tag ? undefined : index.manifests[0]);
     if (!desc || !isDigest(desc.digest)) throw bad(src, `no cache manifest${opts.tag ? ` tagged "${tag}"` : ''}`);
-    const manifest = await readJsonLimited<Manifest>(blobPath(dir, desc.digest), src);
-    if (!manifest?.config || manifest.config.mediaType !== CACHE_CONFIG_MEDIA_TYPE || !isDigest(manifest.config.digest)) {
-      throw bad(src, 'the manifest is not a kiln cache manifest');
-    }
-    const config = await readJsonLimited<CacheConfig>(blobPath(dir, manifest.config.digest), src);
+    const manifest = await readJsonLimited<unknown>(blobPath(dir, desc.digest), src);
+    const cfgDesc = checkCacheManifest(manifest, src);
+    const config = await readJsonLimited<unknown>(blobPath(dir, cfgDesc.digest as Digest), src);
     const records = new Map<CacheKey, CacheRecord>();
     const present = new Map<string, boolean>();
     const have = async (d: Descriptor): Promise<boolean> => {
@@ -84,8 +60,7 @@ export class LocalCacheImport implements CacheStore {
       }
       return ok;
     };
-    for (const r of Array.isArray(config?.records) ? config.records : []) {
-      if (!validRecord(r)) continue;
+    for (const r of recordsOf(config)) {
       let complete = true;
       for (const l of r.result.layers) if (!(await have(l.descriptor))) complete = false;
       if (!complete) continue;

@@ -9,3 +9,5 @@ export type { ExportCacheOptions, ExportCacheResult, CacheConfig } from './expor
 export { LocalCacheImport } from './import-local.js';
 export { selectRecordsForExport, parseCacheTo, parseCacheFrom, CacheSpecError } from './export-select.js';
 export type { CacheExportMode, CacheToSpec, CacheFromSpec } from './export-select.js';
+export { exportCacheRegistry, RegistryCacheImport } from './registry-cache.js';
+export { buildCacheManifest } from './cache-manifest.js';

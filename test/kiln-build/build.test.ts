@@ -253,6 +253,34 @@ describe.skipIf(!!reason)('CI cache and reproducible images', () => {
     expect(run.stdout).toBe('one\ntwo\n');
   });
 
+  it('--cache-to/--cache-from type=registry through a local registry', async () => {
+    const { registryUnavailable, startRegistry } = await import('../helpers/registry.js');
+    const why = registryUnavailable();
+    if (why) {
+      console.warn(`skipping the registry cache test: ${why}`);
+      return;
+    }
+    const reg = await startRegistry();
+    try {
+      const a = path.join(tmp, 'ra');
+      const b = path.join(tmp, 'rb');
+      const ctx = path.join(tmp, 'rctx');
+      const saved = path.join(tmp, 'busybox.tar');
+      expect((await kiln(a, 'load', '-i', saved)).code).toBe(0);
+      expect((await kiln(b, 'load', '-i', saved)).code).toBe(0);
+      write(ctx, { Dockerfile: 'FROM busybox\nRUN echo via-registry > /r\n' });
+      const ref = `${reg.host}/kiln/cache:ci`;
+      const first = await kiln(a, 'build', '--progress', 'plain', '--iidfile', path.join(tmp, 'ra.iid'), '--cache-to', `type=registry,ref=${ref},mode=max`, ctx);
+      expect(first.code, first.stderr).toBe(0);
+      const second = await kiln(b, 'build', '--progress', 'rawjson', '--iidfile', path.join(tmp, 'rb.iid'), '--cache-from', `type=registry,ref=${ref}`, ctx);
+      expect(second.code, second.stderr).toBe(0);
+      expect(ran(events(second.stderr))).toEqual([]);
+      expect(readFileSync(path.join(tmp, 'rb.iid'), 'utf8')).toBe(readFileSync(path.join(tmp, 'ra.iid'), 'utf8'));
+    } finally {
+      await reg.stop();
+    }
+  });
+
   it('SOURCE_DATE_EPOCH: two fresh roots give the same image digest', async () => {
     const ctx = path.join(tmp, 'repro');
     write(ctx, { Dockerfile: 'FROM busybox\nCOPY f.txt /f.txt\nRUN mkdir -p /data && echo built > /data/out && touch /data/stamp\nENV A=b\n', 'f.txt': 'content' });
