@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -125,6 +125,15 @@ describe('hashContextPaths', () => {
     await put('notes.txt', 'M\n', true); // same size, fresh timestamp
     const r = await hashContextPaths(ctx, [sel(['notes.txt'])], { ignore: [], root });
     expect(r.files[0]!.digest).toBe(sha('M\n'));
+  });
+
+  const rootReason = process.getuid?.() === 0 ? 'running as root: permission bits are not enforced' : '';
+  if (rootReason) console.warn('skipping unreadable-file test: ' + rootReason);
+  it.skipIf(!!rootReason)('reports an unreadable file as a KilnError naming it', async () => {
+    await chmod(path.join(ctx, 'notes.txt'), 0o000);
+    await expect(hashContextPaths(ctx, [sel(['notes.txt'])], { ignore: [] })).rejects.toSatisfy(
+      (e: unknown) => e instanceof KilnError && e.code === 'CONTEXT_IO' && /notes\.txt/.test(e.message),
+    );
   });
 
   it('survives a corrupt cache file', async () => {

@@ -88,6 +88,18 @@ export function splitWildcards(p: string): [string, string] {
   return [parts.slice(0, i).join('/'), parts.slice(i).join('/')];
 }
 
+/** A filesystem error on a context path as a KilnError naming the path (never a raw Node error). */
+function ioError(rel: string, err: unknown): KilnError {
+  const e = err as NodeJS.ErrnoException;
+  const why = e.code === 'EACCES' || e.code === 'EPERM' ? 'permission denied' : (e.code ?? 'I/O error');
+  return new KilnError('CONTEXT_IO', `cannot read "/${rel}" in the build context: ${why}`, { cause: err });
+}
+
+const vanished = (err: unknown) => {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+};
+
 function fileType(st: Stats): ContextFileType | null {
   if (st.isFile()) return 'file';
   if (st.isDirectory()) return 'dir';
@@ -157,7 +169,11 @@ export class ContextSource {
 
   private lstat(rel: string): Stats {
     this.stats.lstat++;
-    return lstatSync(this.abs(rel));
+    try {
+      return lstatSync(this.abs(rel));
+    } catch (err) {
+      throw ioError(rel, err);
+    }
   }
 
   /** .dockerignore state of `rel`, evaluated component by component from the root. */
@@ -307,7 +323,13 @@ export class ContextSource {
     const parent = rel === '' ? '' : slash < 0 ? '.' : rel.slice(0, slash);
     const e: Entry = { path: p, parent, name: rel.slice(slash + 1), type, st };
     entries.set(p, e);
-    if (type === 'symlink') e.linkTarget = readlinkSync(this.abs(rel));
+    if (type === 'symlink') {
+      try {
+        e.linkTarget = readlinkSync(this.abs(rel));
+      } catch (err) {
+        throw ioError(rel, err);
+      }
+    }
   }
 
   /** Walk below `dirRel`; returns how many entries were added. */
@@ -320,13 +342,25 @@ export class ContextSource {
     entries: Map<string, Entry>,
   ): Promise<number> {
     this.stats.readdir++;
-    const names = readdirSync(this.abs(dirRel));
+    let names: string[];
+    try {
+      names = readdirSync(this.abs(dirRel));
+    } catch (err) {
+      if (vanished(err)) return 0; // removed while we walked: nothing to add
+      throw ioError(dirRel, err);
+    }
     const useIgnore = this.ignore.patterns.length > 0;
     let added = 0;
     for (const name of names) {
       const rel = dirRel === '' ? name : `${dirRel}/${name}`;
       if (this.due()) await yieldNow();
-      const st = this.lstat(rel);
+      let st: Stats;
+      try {
+        st = this.lstat(rel);
+      } catch (err) {
+        if (vanished((err as KilnError).cause)) continue; // removed since readdir
+        throw err;
+      }
       const type = fileType(st);
       if (!type) continue;
       const ig = useIgnore ? this.ignore.matchWithParent(rel, ignState) : { matched: false, state: ignState };
@@ -378,7 +412,7 @@ export class ContextSource {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ELOOP' || code === 'ENOENT') throw this.changed(e, err);
-      throw err;
+      throw ioError(e.path, err);
     }
     const st = fstatSync(fd);
     if (st.ino !== e.st.ino || st.dev !== e.st.dev || !st.isFile()) {
