@@ -126,6 +126,12 @@ describe('hostile input', () => {
     expect(processWord('${a:-'.repeat(150) + 'x' + '}'.repeat(150), {}).result).toBe('x');
   });
 
+  it('passes NUL bytes, lone surrogates and astral characters through unchanged', () => {
+    expect(processWord('a\u0000b"\ud800"${X:-\udc00}', {}).result).toBe('a\u0000b\ud800\udc00');
+    expect(processWord('${V#?}', { V: '😀x' }).result).toBe('x');
+    expect(processWord('${V%?}', { V: 'x😀' }).result).toBe('x');
+  });
+
   it('bounds pattern matching work', () => {
     const value = 'a'.repeat(200_000);
     const err = (() => {
