@@ -33,7 +33,7 @@ const NEWLINE = 0x0a;
 const BACKSLASH = 0x5c;
 
 /** Default work budget: threads stepped across one find (text × pattern). */
-export const DEFAULT_PATTERN_BUDGET = 20_000_000;
+export const DEFAULT_PATTERN_BUDGET = 5_000_000;
 
 export function toCodePoints(s: string): number[] {
   const out: number[] = [];
