@@ -32,7 +32,7 @@ export class PatternSyntaxError extends Error {}
 const NEWLINE = 0x0a;
 const BACKSLASH = 0x5c;
 
-/** Default work budget: threads stepped across one find (text × pattern). */
+/** Default work budget: NFA threads stepped, shared by all substitutions in one word. */
 export const DEFAULT_PATTERN_BUDGET = 5_000_000;
 
 export function toCodePoints(s: string): number[] {
