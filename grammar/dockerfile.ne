@@ -52,7 +52,8 @@ const lexer = makeHeadLexer('\\');
 
 head      -> %ws:? flags:? end:?          {% (d) => ({ flags: d[1] ?? [], terminator: d[2]?.terminator ?? null, rest: d[2]?.rest ?? null }) %}
 
-# Several flags are collected left-recursively (O(1) per flag); `end` is the first word
+# Several flags are collected left-recursively (O(1) per flag; pushing into one array is
+# safe because a flag is a single token, so each list prefix is extended only once); `end` is the first word
 # that is not a flag (and everything after it), or a lone `--` and what follows it.
 flags     -> %flag                         {% (d) => [d[0]] %}
            | flags %flag                   {% (d) => { d[0].push(d[1]); return d[0]; } %}

@@ -45,6 +45,7 @@ main      -> array                         {% (d) => d[0] %}
 array     -> %lbrack %rbrack               {% () => [] %}
            | %lbrack elements %rbrack      {% (d) => d[1] %}
 
+# (push is safe: every value completes at exactly one position, its last token)
 elements  -> value                         {% (d) => [d[0]] %}
            | elements %comma value         {% (d) => { d[0].push(d[2]); return d[0]; } %}
 

@@ -5,6 +5,7 @@
  */
 import nearley from 'nearley';
 import execGrammar, { type Element } from './execform.generated.js';
+import wordsGrammar, { makeWordsLexer, type WordPiece } from './words.generated.js';
 import { goQuote, isGoSpace, leadingSpace } from './gotext.js';
 
 /** One argument with its [start, end) offsets in the argument text. */
@@ -27,84 +28,50 @@ export class LineParseError extends Error {
 
 export const ERR_NOT_STRING_ARRAY = 'when using JSON array syntax, arrays must be comprised of strings only';
 
+/** The words grammar with another start symbol (words.ne has two: `words` and `nameval`). */
+function withStart(start: string): nearley.Grammar {
+  const g = nearley.Grammar.fromCompiled(wordsGrammar);
+  g.start = start;
+  return g;
+}
+const compiledWords = withStart('words');
+const compiledNameVal = withStart('nameval');
+const wordParsers = new Map<string, { parser: nearley.Parser; initial: ReturnType<nearley.Parser['save']> }>();
+/** A parser for `start` with this escape token, rewound to its initial column (save/restore). */
+function wordsParser(start: 'words' | 'nameval', escape: string): nearley.Parser {
+  const key = start + escape;
+  let p = wordParsers.get(key);
+  if (!p) {
+    const lexer = makeWordsLexer(escape) as unknown as nearley.Lexer; // moo's lexer is nearley-compatible; only the d.ts signatures differ
+    const parser = new nearley.Parser(start === 'words' ? compiledWords : compiledNameVal, { lexer });
+    p = { parser, initial: parser.save() };
+    wordParsers.set(key, p);
+  }
+  p.parser.restore(p.initial);
+  return p.parser;
+}
+
+function runWords<T>(start: 'words' | 'nameval', rest: string, escape: string): T[] {
+  const parser = wordsParser(start, escape);
+  try {
+    parser.feed(rest);
+  } catch {
+    return [];
+  }
+  if (parser.results.length > 1) throw new Error(`internal error: ${start} grammar is ambiguous (${parser.results.length} parses)`);
+  return parser.results as T[];
+}
+
 /**
  * parseWords: split on unquoted whitespace, keeping quotes and escape tokens in the
  * words (they are removed later, by the shell-word expander). An escape token at the
  * very end is dropped. Quotes may hold whitespace; an unterminated quote runs to the end.
+ * Lexed by moo and parsed by the `words` rule of grammar/words.ne.
  */
 export function parseWordPieces(rest: string, escape = '\\'): Piece[] {
-  const esc = escape.codePointAt(0)!;
-  const words: Piece[] = [];
-  const IN_SPACES = 0;
-  const IN_WORD = 1;
-  const IN_QUOTE = 2;
-  let phase = IN_SPACES;
-  let word = '';
-  let wordStart = 0;
-  let quote = 0;
-  let blankOK = false;
-  let pos = 0;
-  const n = rest.length;
-  while (pos <= n) {
-    if (pos === n) {
-      if (phase !== IN_SPACES && (blankOK || word.length > 0)) words.push({ value: word, start: wordStart, end: n });
-      break;
-    }
-    let ch = rest.codePointAt(pos)!;
-    let w = ch > 0xffff ? 2 : 1;
-    if (phase === IN_SPACES) {
-      if (isGoSpace(ch)) {
-        pos += w;
-        continue;
-      }
-      phase = IN_WORD;
-      wordStart = pos;
-    }
-    if (phase === IN_WORD) {
-      if (isGoSpace(ch)) {
-        phase = IN_SPACES;
-        if (blankOK || word.length > 0) words.push({ value: word, start: wordStart, end: pos });
-        word = '';
-        blankOK = false;
-        pos += w;
-        continue;
-      }
-      if (ch === 0x27 || ch === 0x22) {
-        quote = ch;
-        blankOK = true;
-        phase = IN_QUOTE;
-      }
-      if (ch === esc) {
-        if (pos + w === n) {
-          pos += w;
-          continue;
-        }
-        word += String.fromCodePoint(ch);
-        pos += w;
-        ch = rest.codePointAt(pos)!;
-        w = ch > 0xffff ? 2 : 1;
-      }
-      word += String.fromCodePoint(ch);
-      pos += w;
-      continue;
-    }
-    // IN_QUOTE
-    if (ch === quote) phase = IN_WORD;
-    if (ch === esc && quote !== 0x27) {
-      if (pos + w === n) {
-        phase = IN_WORD;
-        pos += w;
-        continue;
-      }
-      word += String.fromCodePoint(ch);
-      pos += w;
-      ch = rest.codePointAt(pos)!;
-      w = ch > 0xffff ? 2 : 1;
-    }
-    word += String.fromCodePoint(ch);
-    pos += w;
-  }
-  return words;
+  const r = runWords<WordPiece[]>('words', rest, escape);
+  if (r.length !== 1) throw new Error('internal error: the words grammar rejected its input');
+  return r[0]!;
 }
 
 /** parseWords as upstream exposes it: just the strings. */
@@ -134,9 +101,19 @@ export function splitWhitespace(rest: string): Piece[] {
  * `KEY name value` (first word without `=`) gives one triple with separator "".
  */
 export function parseNameVal(rest: string, key: string, escape = '\\'): Piece[] {
-  const words = parseWordPieces(rest, escape);
-  if (words.length === 0) return [];
-  if (!words[0]!.value.includes('=')) {
+  const r = runWords<{ form: 'none' | 'legacy' | 'pairs'; words: WordPiece[] }>('nameval', rest, escape);
+  if (r.length === 0) {
+    // name=value form with a word that has no `=`: report the first such word
+    const bad = parseWordPieces(rest, escape).find((w) => !w.value.includes('='))!;
+    throw new LineParseError(
+      'PARSE_NAME_VALUE',
+      `Syntax error - can't find = in ${goQuote(bad.value)}. Must be of the form: name=value`,
+      { start: bad.start, end: bad.end },
+    );
+  }
+  const { form, words } = r[0]!;
+  if (form === 'none') return [];
+  if (form === 'legacy') {
     const m = /[\t\v\f\r ]+/.exec(rest);
     if (!m) throw new LineParseError('PARSE_MISSING_VALUE', `${key} must have two arguments`, { start: 0, end: rest.length });
     const vStart = m.index + m[0].length;
@@ -149,13 +126,6 @@ export function parseNameVal(rest: string, key: string, escape = '\\'): Piece[] 
   const out: Piece[] = [];
   for (const w of words) {
     const eq = w.value.indexOf('=');
-    if (eq < 0) {
-      throw new LineParseError(
-        'PARSE_NAME_VALUE',
-        `Syntax error - can't find = in ${goQuote(w.value)}. Must be of the form: name=value`,
-        { start: w.start, end: w.end },
-      );
-    }
     const eqAt = w.start + eq;
     out.push(
       { value: w.value.slice(0, eq), start: w.start, end: eqAt },
