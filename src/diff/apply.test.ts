@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { promises as fs, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -231,15 +232,32 @@ describe('breakouts (containerd archive TestBreakouts, ported): every write land
   });
 
   it('a symlink planted between the checks and the open (node-tar race test) is not followed', async () => {
-    const real = fs.open.bind(fs);
+    // big files are opened through fs.promises.open, small ones through openSync: race both
+    const realOpen = fs.open.bind(fs);
     const spy = vi.spyOn(fs, 'open').mockImplementation((async (p: string, ...rest: unknown[]) => {
       if (typeof p === 'string' && p.endsWith('/racy')) await fs.symlink(path.join(sentinel, 'passwd'), p).catch(() => undefined);
-      return (real as (...a: unknown[]) => Promise<unknown>)(p, ...rest);
+      return (realOpen as (...a: unknown[]) => Promise<unknown>)(p, ...rest);
     }) as typeof fs.open);
+    const cjsFs = createRequire(import.meta.url)('node:fs') as typeof import('node:fs');
+    const realOpenSync = cjsFs.openSync;
+    cjsFs.openSync = ((p: string, ...rest: unknown[]) => {
+      if (typeof p === 'string' && p.endsWith('/racy-small')) {
+        try {
+          cjsFs.symlinkSync(path.join(sentinel, 'passwd'), p);
+        } catch {
+          /* already there */
+        }
+      }
+      return (realOpenSync as (...a: unknown[]) => number)(p, ...rest);
+    }) as typeof cjsFs.openSync;
+    syncBuiltinESMExports();
     try {
-      await expect(apply([file('racy', 'pwned')])).rejects.toSatisfy((e) => hasCode(e, 'LAYER_APPLY_FAILED'));
+      await expect(apply([file('racy', Buffer.alloc(3 << 20, 0x41))])).rejects.toSatisfy((e) => hasCode(e, 'LAYER_APPLY_FAILED'));
+      await expect(apply([file('racy-small', 'pwned')])).rejects.toSatisfy((e) => hasCode(e, 'LAYER_APPLY_FAILED'));
     } finally {
       spy.mockRestore();
+      cjsFs.openSync = realOpenSync;
+      syncBuiltinESMExports();
     }
     await sentinelUntouched();
   });

@@ -1,7 +1,21 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { constants as C, existsSync, promises as fs } from 'node:fs';
-import { setAttribute } from '@napi-rs/xattr';
+import {
+  closeSync,
+  constants as C,
+  existsSync,
+  fchmodSync,
+  fchownSync,
+  futimesSync,
+  lchownSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  promises as fs,
+  writevSync,
+  type Stats,
+} from 'node:fs';
+import { setAttributeSync } from '@napi-rs/xattr';
 import type { ContentStore } from '../content/types.js';
 import { KilnError } from '../diagnostics/errors.js';
 import type { Descriptor, Digest } from '../image/types.js';
@@ -17,10 +31,20 @@ import type { ApplyOptions, ApplyResult } from './types.js';
 const WHITEOUT = '.wh.';
 const OPAQUE = '.wh..wh..opq';
 const WRITE_BATCH = 1 << 20;
-/** Regular files up to this size are read whole and written in the background, several at once. */
-const SMALL_FILE = 4 << 20;
-const MAX_INFLIGHT = 32;
-const MAX_INFLIGHT_BYTES = 64 << 20;
+/**
+ * Regular files up to this size are collected and written with synchronous syscalls (as tar does):
+ * for small files a thread-pool round trip per open/write/chown/chmod/utimes/close costs far more
+ * than the syscalls. Bigger files stream asynchronously, overlapping decompression.
+ */
+const SMALL_FILE = 1 << 20;
+
+function lstatOrNull(p: string): Stats | null {
+  try {
+    return lstatSync(p);
+  } catch {
+    return null;
+  }
+}
 
 function tool(name: string): string {
   return ['/usr/bin/', '/bin/'].map((d) => d + name).find((p) => existsSync(p)) ?? `/usr/bin/${name}`;
@@ -47,10 +71,6 @@ class TreeWriter {
   private readonly knownDirs = new Set<string>();
   /** Dirs created by this apply: anything in them comes from this layer (and is in `touched`). */
   private readonly freshDirs = new Set<string>();
-  /** Background writes of small regular files, by real path. */
-  private readonly inflight = new Map<string, Promise<void>>();
-  private inflightBytes = 0;
-  private failure: unknown;
   readonly skipped: string[] = [];
 
   constructor(root: string, sameOwner: boolean) {
@@ -80,11 +100,9 @@ class TreeWriter {
       const k = real.slice(0, i).join('/');
       if (this.knownDirs.has(k)) continue;
       const abs = this.r.abs(real.slice(0, i));
-      let st;
-      try {
-        st = await fs.lstat(abs);
-      } catch {
-        await fs.mkdir(abs, { mode: 0o755 });
+      const st = lstatOrNull(abs);
+      if (!st) {
+        mkdirSync(abs, { mode: 0o755 });
         this.freshDirs.add(k);
         this.knownDirs.add(k);
         this.touch(real.slice(0, i));
@@ -104,16 +122,6 @@ class TreeWriter {
     if (st.isDirectory()) await fs.rm(abs, { recursive: true, force: true });
     else await fs.unlink(abs);
     if (st.isDirectory() || st.isSymbolicLink()) this.invalidate();
-  }
-
-  /** Wait for every background write (and surface the first failure). */
-  async drain(): Promise<void> {
-    await Promise.all(this.inflight.values());
-    this.check();
-  }
-
-  private check(): void {
-    if (this.failure !== undefined) throw this.failure;
   }
 
   private async removeUntouched(real: string[]): Promise<void> {
@@ -162,18 +170,20 @@ class TreeWriter {
   private async xattrs(abs: string, h: TarHeader, isLink = false): Promise<void> {
     if (!h.xattrs) return;
     for (const [k, v] of h.xattrs) {
-      if (!keepXattr(k)) continue; // never let a layer plant overlayfs control xattrs
-      try {
-        await setAttribute(abs, k, v);
-      } catch (err) {
-        // Unprivileged, or user.* on a symlink (Linux refuses those): skipped, as GNU tar does.
-        if (this.sameOwner && !isLink) throw new KilnError('LAYER_APPLY_FAILED', `${h.name}: cannot set xattr ${k}: ${(err as Error).message}`, { cause: err });
-      }
+      if (keepXattr(k)) this.setXattr(abs, h, k, v, isLink); // never let a layer plant overlayfs control xattrs
+    }
+  }
+
+  private setXattr(abs: string, h: TarHeader, k: string, v: Buffer, isLink: boolean): void {
+    try {
+      setAttributeSync(abs, k, v); // lsetxattr: never follows a symlink
+    } catch (err) {
+      // Unprivileged, or user.* on a symlink (Linux refuses those): skipped, as GNU tar does.
+      if (this.sameOwner && !isLink) throw new KilnError('LAYER_APPLY_FAILED', `${h.name}: cannot set xattr ${k}: ${(err as Error).message}`, { cause: err });
     }
   }
 
   async entry(h: TarHeader, body: () => AsyncIterable<Buffer>): Promise<void> {
-    this.check();
     const comps = cleanComponents(h.name);
     if (comps.length === 0) {
       if (h.type === 'dir') {
@@ -185,10 +195,7 @@ class TreeWriter {
     }
     const base = comps[comps.length - 1]!;
     const parent = comps.slice(0, -1);
-    // Only regular files run in the background; anything else may depend on them: wait first.
-    if (h.type !== 'file' && h.type !== 'dir') await this.drain();
     if (base.startsWith(WHITEOUT)) {
-      await this.drain();
       await this.whiteout(parent, base);
       return;
     }
@@ -196,23 +203,20 @@ class TreeWriter {
     const real = [...parentReal, base];
     const key = real.join('/');
     const abs = this.r.abs(real);
-    const pending = this.inflight.get(key);
-    if (pending) await pending; // the same path twice in one layer: last one wins, in order
-    this.check();
     // In a dir this apply created, only this layer's own paths can exist.
     const mayExist = !this.freshDirs.has(parentReal.join('/')) || this.touched.has(key);
-    const existing = mayExist ? await fs.lstat(abs).catch(() => null) : null;
+    const existing = mayExist ? lstatOrNull(abs) : null;
     if (existing && !(existing.isDirectory() && h.type === 'dir')) await this.removeExisting(abs);
     this.touch(real);
     switch (h.type) {
       case 'dir':
         if (!existing || !existing.isDirectory()) {
-          await fs.mkdir(abs, { mode: 0o700 });
+          mkdirSync(abs, { mode: 0o700 });
           this.freshDirs.add(key);
         }
         this.knownDirs.add(key);
         // Owner and xattrs now; mode and times at the end (a 0555 dir must still take its files).
-        if (this.sameOwner) await fs.lchown(abs, h.uid, h.gid);
+        if (this.sameOwner) lchownSync(abs, h.uid, h.gid);
         await this.xattrs(abs, h);
         this.dirTimes.push({ abs, h });
         return;
@@ -220,20 +224,7 @@ class TreeWriter {
         if (h.size <= SMALL_FILE) {
           const chunks: Buffer[] = [];
           for await (const c of body()) chunks.push(c);
-          while (this.inflight.size >= MAX_INFLIGHT || this.inflightBytes + h.size > MAX_INFLIGHT_BYTES) {
-            await Promise.race(this.inflight.values());
-          }
-          this.check();
-          this.inflightBytes += h.size;
-          const task = this.writeFile(abs, h, chunks)
-            .catch((err: unknown) => {
-              this.failure ??= err instanceof KilnError ? err : new KilnError('LAYER_APPLY_FAILED', `${h.name}: ${(err as Error).message}`, { cause: err });
-            })
-            .finally(() => {
-              this.inflightBytes -= h.size;
-              if (this.inflight.get(key) === task) this.inflight.delete(key);
-            });
-          this.inflight.set(key, task);
+          this.writeSmallFile(abs, h, chunks);
           return;
         }
         await this.writeFile(abs, h, body());
@@ -269,7 +260,26 @@ class TreeWriter {
     }
   }
 
-  private async writeFile(abs: string, h: TarHeader, body: AsyncIterable<Buffer> | Buffer[]): Promise<void> {
+  private writeSmallFile(abs: string, h: TarHeader, chunks: Buffer[]): void {
+    const fd = openSync(abs, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
+    try {
+      let done = 0;
+      let bufs = chunks;
+      while (done < h.size) {
+        const n = writevSync(fd, bufs);
+        done += n;
+        if (done < h.size) bufs = [Buffer.concat(chunks).subarray(done)];
+      }
+      if (this.sameOwner) fchownSync(fd, h.uid, h.gid);
+      fchmodSync(fd, h.mode);
+      if (h.xattrs) for (const [k, v] of h.xattrs) if (keepXattr(k)) this.setXattr(abs, h, k, v, false);
+      futimesSync(fd, h.mtime, h.mtime);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  private async writeFile(abs: string, h: TarHeader, body: AsyncIterable<Buffer>): Promise<void> {
     const fh = await fs.open(abs, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
     try {
       let batch: Buffer[] = [];
@@ -295,7 +305,6 @@ class TreeWriter {
 
   /** Directory modes and times last (creating children changed them), deepest first. */
   async finish(): Promise<void> {
-    await this.drain();
     for (let i = this.dirTimes.length - 1; i >= 0; i--) {
       const { abs, h } = this.dirTimes[i]!;
       const st = await fs.lstat(abs).catch(() => null);
@@ -345,8 +354,7 @@ export async function applyTar(source: AsyncIterable<Buffer>, root: string, o: A
     }
     await w.finish();
   } finally {
-    await w.drain().catch(() => undefined); // never leave writes running after an error
-    await hashed.return(undefined).catch(() => undefined); // and close the decompressor and the blob
+    await hashed.return(undefined).catch(() => undefined); // close the decompressor and the blob
   }
   const diffID = `sha256:${hash.digest('hex')}` as Digest;
   if (o.expectedDiffID && o.expectedDiffID !== diffID) {

@@ -1,6 +1,6 @@
-import { promises as fs, type BigIntStats } from 'node:fs';
+import { promises as fs, lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
 import path from 'node:path';
-import { getAttribute, listAttributes } from '@napi-rs/xattr';
+import { getAttributeSync, listAttributesSync } from '@napi-rs/xattr';
 import type { TarHeader } from './tar-header.js';
 
 /**
@@ -31,17 +31,27 @@ export function keepXattr(name: string): boolean {
   return !name.startsWith('trusted.overlay.') && !name.startsWith('user.overlay.') && name !== 'security.selinux';
 }
 
-async function readXattrs(p: string): Promise<Map<string, Buffer> | undefined> {
+// Metadata syscalls (lstat, readlink, xattrs) are made synchronously: each costs microseconds, far
+// less than a round trip through the thread pool, and the trees walked were just written (cached).
+function getXattr(p: string, n: string): Buffer | null {
+  try {
+    return getAttributeSync(p, n);
+  } catch {
+    return null;
+  }
+}
+
+function readXattrs(p: string): Map<string, Buffer> | undefined {
   let names: string[];
   try {
-    names = await listAttributes(p);
+    names = listAttributesSync(p);
   } catch {
     return undefined; // filesystems without xattr support
   }
   let out: Map<string, Buffer> | undefined;
   for (const n of names.sort()) {
     if (!keepXattr(n)) continue;
-    const v = await getAttribute(p, n).catch(() => null);
+    const v = getXattr(p, n);
     if (v) (out ??= new Map()).set(n, v);
   }
   return out;
@@ -70,12 +80,12 @@ export async function entryFor(abs: string, rel: string, st: BigIntStats, o: Cha
   let header: TarHeader;
   if (st.isFile()) header = { ...base, type: 'file', size: Number(st.size) };
   else if (st.isDirectory()) header = { ...base, type: 'dir' };
-  else if (st.isSymbolicLink()) header = { ...base, type: 'symlink', mode: 0o777, linkname: await fs.readlink(abs) };
+  else if (st.isSymbolicLink()) header = { ...base, type: 'symlink', mode: 0o777, linkname: readlinkSync(abs) };
   else if (st.isCharacterDevice()) header = { ...base, type: 'char', ...devParts(st.rdev) };
   else if (st.isBlockDevice()) header = { ...base, type: 'block', ...devParts(st.rdev) };
   else if (st.isFIFO()) header = { ...base, type: 'fifo' };
   else return null; // sockets are not carried in layers (as Docker does)
-  const x = await readXattrs(abs);
+  const x = readXattrs(abs);
   if (x) header.xattrs = x;
   const e: LayerEntry = { header };
   if (st.isFile()) {
@@ -95,7 +105,7 @@ const byName = (a: { out: string }, b: { out: string }) => (a.out < b.out ? -1 :
 
 async function readdirOrEmpty(d: string): Promise<string[]> {
   try {
-    return await fs.readdir(d);
+    return readdirSync(d);
   } catch (err) {
     const c = (err as NodeJS.ErrnoException).code;
     if (c === 'ENOENT' || c === 'ENOTDIR') return [];
@@ -120,13 +130,13 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t:
 const PAR = 32;
 
 async function statAll(dir: string, names: string[]): Promise<BigIntStats[]> {
-  return mapLimit(names, PAR, (n) => fs.lstat(path.join(dir, n), { bigint: true }));
+  return names.map((n) => lstatSync(path.join(dir, n), { bigint: true }));
 }
 
 /** Entries of an overlay upper dir (or of a whole tree, when `upper` is a snapshot without parent). */
 export async function* upperDirChanges(upper: string, o: ChangeOptions = {}, rel = ''): AsyncGenerator<LayerEntry> {
   const dir = path.join(upper, rel);
-  const names = await fs.readdir(dir);
+  const names = readdirSync(dir);
   const stats = await statAll(dir, names);
   const items = names.map((n, i) => {
     const st = stats[i]!;
@@ -140,7 +150,7 @@ export async function* upperDirChanges(upper: string, o: ChangeOptions = {}, rel
     const e = await entryFor(abs, join(rel, it.n), it.st, o);
     let opaque = false;
     if (e && it.st.isDirectory()) {
-      const opq = (await getAttribute(abs, 'trusted.overlay.opaque').catch(() => null)) ?? (await getAttribute(abs, 'user.overlay.opaque').catch(() => null));
+      const opq = getXattr(abs, 'trusted.overlay.opaque') ?? getXattr(abs, 'user.overlay.opaque');
       opaque = !!opq && opq.toString() === 'y';
     }
     return { it, e, opaque };
@@ -189,9 +199,9 @@ async function unchanged(la: string, l: BigIntStats, ua: string, u: BigIntStats)
   if (l.mode !== u.mode || l.uid !== u.uid || l.gid !== u.gid) return false;
   if (!u.isDirectory()) {
     if (l.size !== u.size || l.mtimeNs !== u.mtimeNs || l.rdev !== u.rdev) return false;
-    if (u.isSymbolicLink() && (await fs.readlink(la)) !== (await fs.readlink(ua))) return false;
+    if (u.isSymbolicLink() && readlinkSync(la) !== readlinkSync(ua)) return false;
   }
-  if (!sameXattrs(await readXattrs(la), await readXattrs(ua))) return false;
+  if (!sameXattrs(readXattrs(la), readXattrs(ua))) return false;
   if (u.isFile() && l.mtimeNs % 1_000_000_000n === 0n && !(await sameContent(la, ua))) return false;
   return true;
 }
@@ -199,7 +209,7 @@ async function unchanged(la: string, l: BigIntStats, ua: string, u: BigIntStats)
 /** Every entry of `upper` under `rel` (a subtree that is new in this layer). */
 async function* wholeTree(upper: string, rel: string, o: ChangeOptions): AsyncGenerator<LayerEntry> {
   const dir = path.join(upper, rel);
-  const names = (await fs.readdir(dir)).sort();
+  const names = readdirSync(dir).sort();
   const stats = await statAll(dir, names);
   const entries = await mapLimit(names, PAR, (n, i) => entryFor(path.join(upper, join(rel, n)), join(rel, n), stats[i]!, o));
   for (let i = 0; i < names.length; i++) {
@@ -222,10 +232,10 @@ export async function* treeChanges(lower: string | null, upper: string, o: Chang
   }
   const udir = path.join(upper, rel);
   const ldir = path.join(lower, rel);
-  const [uNames, lNames] = await Promise.all([fs.readdir(udir), readdirOrEmpty(ldir)]);
+  const [uNames, lNames] = [readdirSync(udir), await readdirOrEmpty(ldir)];
   const uSet = new Set(uNames);
   const lSet = new Set(lNames);
-  const dirMtime = Number((await fs.lstat(udir, { bigint: true })).mtimeMs / 1000n);
+  const dirMtime = Number(lstatSync(udir, { bigint: true }).mtimeMs / 1000n);
   const uStats = await statAll(udir, uNames);
   const items: { out: string; n: string; st?: BigIntStats }[] = uNames.map((n, i) => ({ out: n, n, st: uStats[i]! }));
   for (const n of lNames) if (!uSet.has(n)) items.push({ out: `.wh.${n}`, n });
@@ -236,7 +246,7 @@ export async function* treeChanges(lower: string | null, upper: string, o: Chang
     const p = join(rel, it.n);
     const ua = path.join(upper, p);
     const la = path.join(lower, p);
-    const l = lSet.has(it.n) ? await fs.lstat(la, { bigint: true }) : null;
+    const l = lSet.has(it.n) ? lstatSync(la, { bigint: true }) : null;
     if (it.st.isDirectory()) {
       const e = await entryFor(ua, p, it.st, o);
       if (!l || !l.isDirectory()) return { kind: 'newdir', e };

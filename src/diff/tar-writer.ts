@@ -1,9 +1,11 @@
-import { promises as fs } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import { KilnError } from '../diagnostics/errors.js';
 import type { LayerEntry } from './changes.js';
 import { encodeHeader, paddingFor } from './tar-header.js';
 
 const SMALL = 256 * 1024;
+/** Files up to this size are read synchronously when their turn comes: cheaper than a pool round trip. */
+const TINY = 64 * 1024;
 const WINDOW = 64;
 const READ_CHUNK = 1 << 20;
 const ZEROS = Buffer.alloc(1024);
@@ -48,7 +50,7 @@ export async function* writeTar(entries: AsyncIterable<LayerEntry>): AsyncGenera
       }
       const e = r.value;
       const slot: { e: LayerEntry; data?: Promise<Buffer> } = { e };
-      if (e.source && e.header.size <= SMALL && !(e.nlink && e.nlink > 1)) {
+      if (e.source && e.header.size > TINY && e.header.size <= SMALL && !(e.nlink && e.nlink > 1)) {
         slot.data = fs.readFile(e.source);
         slot.data.catch(() => undefined);
       }
@@ -72,8 +74,8 @@ export async function* writeTar(entries: AsyncIterable<LayerEntry>): AsyncGenera
     }
     yield encodeHeader(h);
     if (h.type !== 'file' || h.size === 0 || !e.source) continue;
-    if (slot.data) {
-      const data = await slot.data;
+    if (slot.data || h.size <= TINY) {
+      const data = slot.data ? await slot.data : readFileSync(e.source);
       if (data.length !== h.size) throw changed(e.source, `size ${h.size} became ${data.length}`);
       yield data;
     } else {
