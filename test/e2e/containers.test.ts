@@ -79,6 +79,24 @@ describe.skipIf(!!reason)('containers end to end (kiln runtime)', () => {
     expect(r.status).toBe(4);
   });
 
+  it('enforces -m and --pids-limit, and inspect reports the OOM kill', async () => {
+    const oom = await kiln(root, 'run', '--name', 'oom', '-m', '16m', 'busybox', 'sh', '-c', 'x=$(head -c 100m /dev/zero | tr "\\0" a); echo survived');
+    expect(oom.code).toBe(137);
+    expect(oom.stdout).not.toContain('survived');
+    const [info] = JSON.parse((await kiln(root, 'inspect', 'oom')).stdout);
+    expect(info.State).toMatchObject({ OOMKilled: true, ExitCode: 137 });
+    expect(info.HostConfig.Memory).toBe(16 * 1024 * 1024);
+    await kiln(root, 'rm', 'oom');
+    const pids = await kiln(root, 'run', '--rm', '--pids-limit', '5', 'busybox', 'sh', '-c', 'for i in 1 2 3 4 5 6 7 8; do sleep 1 & done; wait');
+    expect(pids.stderr).toContain("can't fork");
+  });
+
+  it('--init runs an init as PID 1 that reaps and passes the exit code on', async () => {
+    const r = await kiln(root, 'run', '--rm', '--init', 'busybox', 'sh', '-c', 'ps -o pid,comm | grep -w 1; exit 3');
+    expect(r.stdout).toMatch(/^\s*1 kiln-init\n$/);
+    expect(r.code).toBe(3);
+  });
+
   it('refuses to remove a running container without -f', async () => {
     const started = kilnBin(root, ['run', '-d', '--name', 'busy', 'busybox', 'sleep', '30']);
     expect(started.stderr).toBe('');
