@@ -94,10 +94,9 @@ export function convertCopy(ctx: ConvertContext, d: DispatchState, c: CopyInstru
     if (excludes.length) a.excludePatterns = excludes;
     return a;
   };
+  // `COPY src... dest` as docker 20.10's BuildKit writes it (flags other than --parents left out)
   const history: string[] = [cmdName];
   if (c.parents) history.push('--parents');
-  if (chown !== undefined) history.push(`--chown=${chown}`);
-  if (chmod !== undefined) history.push(`--chmod=${chmod}`);
 
   for (const s of srcs) {
     const src = s.value;

@@ -36,7 +36,9 @@ export function convertArg(ctx: ConvertContext, d: DispatchState, c: ArgInstruct
     }
     if (value !== undefined && !NON_ENV_ARGS.has(arg.key)) d.state = addEnv(d.state, arg.key, value);
     d.buildArgs.push(value === undefined ? { key: arg.key } : { key: arg.key, value });
-    commit.push(value === undefined ? arg.key : `${arg.key}=${value}`);
+    // history shows the ARG as declared, not the value it got (BuildKit as bundled with docker 20.10,
+    // which test/conformance records); the RUN entries show the values in effect
+    commit.push(arg.value === undefined ? arg.key : `${arg.key}=${arg.value}`);
   }
   commitToHistory(d, `ARG ${commit.join(' ')}`, false);
 }
@@ -95,7 +97,6 @@ export function convertCmd(_ctx: ConvertContext, d: DispatchState, c: CmdInstruc
   const args = c.prependShell ? withShell(d.image, c.cmd) : [...c.cmd];
   const config = cfg(d.image);
   config.Cmd = args;
-  config.ArgsEscaped = true;
   d.cmdSet = true;
   commitToHistory(d, `CMD ${goQuoteSlice(args)}`, false);
 }

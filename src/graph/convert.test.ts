@@ -169,7 +169,7 @@ describe('stage state', () => {
     });
     const hist = r.config.history!.map((h) => h.created_by);
     expect(hist).toContain('EXPOSE map[53/udp:{} 7000/tcp:{} 7001/tcp:{} 80/tcp:{}]');
-    expect(hist).toContain('HEALTHCHECK &{["CMD-SHELL" "curl -f http://localhost/"] "5m0s" "3s" "0s" "0s" \'\\x00\'}');
+    expect(hist).toContain('HEALTHCHECK &{["CMD-SHELL" "curl -f http://localhost/"] "5m0s" "3s" "0s" \'\\x00\'}');
     expect(r.config.history!.every((h) => h.empty_layer)).toBe(true);
     // metadata never changes the filesystem graph
     const bare = await plan('FROM alpine\n');

@@ -282,10 +282,26 @@ function newState(ctx: ConvertContext, init: Partial<DispatchState> & Pick<Dispa
   };
 }
 
-export function emptyImage(p: Platform): ImageConfig {
+/** An image config kiln knows nothing about (a base image planned without imageResolver). */
+export function unknownImage(p: Platform): ImageConfig {
   const img: ImageConfig = { architecture: p.architecture, os: p.os, config: {}, rootfs: { type: 'layers', diff_ids: [] } };
   if (p.variant) img.variant = p.variant;
   return img;
+}
+
+/** BuildKit's emptyImage, for `FROM scratch`: WorkingDir `/` and the default PATH. */
+export function emptyImage(p: Platform): ImageConfig {
+  const img = unknownImage(p);
+  img.config = { Env: [`PATH=${DEFAULT_PATH}`], WorkingDir: '/' };
+  return img;
+}
+
+/** Go marshals maps with sorted keys; so do we, so configs compare byte for byte. */
+function sortKeys<T>(m: Record<string, T> | undefined): Record<string, T> | undefined {
+  if (!m) return m;
+  const out: Record<string, T> = {};
+  for (const k of Object.keys(m).sort()) out[k] = m[k]!;
+  return out;
 }
 
 /** A `--build-context` for this name: as written, or under its normalised image name. */
@@ -500,7 +516,7 @@ function initState(ctx: ConvertContext, d: DispatchState): void {
     } else {
       const ref = d.baseKind === 'context' ? parseReference((d.namedContext!.context as { ref: string }).ref).toString() : d.baseName;
       const cfg = d.resolvedConfig;
-      d.image = cfg ? clone(cfg) : emptyImage(d.platform);
+      d.image = cfg ? clone(cfg) : unknownImage(d.platform);
       delete d.image.created;
       d.image.config ??= {};
       if (d.image.config.OnBuild) delete d.image.config.OnBuild;
@@ -537,6 +553,12 @@ function finalConfig(ctx: ConvertContext, target: DispatchState, options: Conver
   if (options.labels && Object.keys(options.labels).length) {
     const config = (img.config ??= {});
     config.Labels = { ...(config.Labels ?? {}), ...options.labels };
+  }
+  if (img.config) {
+    for (const k of ['Labels', 'Volumes', 'ExposedPorts'] as const) {
+      const sorted = sortKeys(img.config[k] as Record<string, never> | undefined);
+      if (sorted) (img.config as Record<string, unknown>)[k] = sorted;
+    }
   }
   return img;
 }

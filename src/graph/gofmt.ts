@@ -46,5 +46,7 @@ function goQuoteRune(n: number): string {
 /** fmt.Sprintf("%q", &HealthcheckConfig{...}) as BuildKit writes it into history. */
 export function goHealthcheck(h: HealthcheckSpec): string {
   const d = (ns: number) => goQuote(formatGoDuration(ns));
-  return `&{${goQuoteSlice(h.test)} ${d(h.interval)} ${d(h.timeout)} ${d(h.startPeriod)} ${d(h.startInterval)} ${goQuoteRune(h.retries)}}`;
+  // docker 20.10's HealthConfig has no StartInterval; it appears only when set
+  const startInterval = h.startInterval ? ` ${d(h.startInterval)}` : '';
+  return `&{${goQuoteSlice(h.test)} ${d(h.interval)} ${d(h.timeout)} ${d(h.startPeriod)}${startInterval} ${goQuoteRune(h.retries)}}`;
 }

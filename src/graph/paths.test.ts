@@ -24,7 +24,7 @@ describe('paths (Go path.Clean / BuildKit NormalizePath)', () => {
   it('resolves WORKDIR like BuildKit', () => {
     expect(normalizeWorkdir('', 'app')).toBe('/app');
     expect(normalizeWorkdir('/a', 'b/../c/')).toBe('/a/c');
-    expect(normalizeWorkdir('/a', '/x/./y')).toBe('/x/y');
+    expect(normalizeWorkdir('/a', '/x/y/')).toBe('/x/y/');
     expect(clean('a//b/')).toBe('a/b');
   });
 });

@@ -22,8 +22,11 @@ export function normalizePath(workdir: string, p: string, keepSlash: boolean): s
   return out;
 }
 
-/** BuildKit's NormalizeWorkdir: a relative WORKDIR builds on the current one. */
+/**
+ * BuildKit's normalizeWorkdir: a relative WORKDIR builds on the current one (and is cleaned);
+ * an absolute one is kept as written (`WORKDIR /abs/` stays `/abs/`, as docker 20.10 records it).
+ */
 export function normalizeWorkdir(current: string, requested: string): string {
-  if (requested.startsWith('/')) return clean(requested);
+  if (requested.startsWith('/')) return requested;
   return clean(`/${join(current || '/', requested)}`);
 }
