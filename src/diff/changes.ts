@@ -1,4 +1,4 @@
-import { promises as fs, lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
+import { promises as fs, lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { getAttributeSync, listAttributesSync } from '@napi-rs/xattr';
 import type { TarHeader } from './tar-header.js';
@@ -57,7 +57,8 @@ function readXattrs(p: string): Map<string, Buffer> | undefined {
   return out;
 }
 
-function devParts(rdev: bigint): { devmajor: number; devminor: number } {
+function devParts(rdevNum: number): { devmajor: number; devminor: number } {
+  const rdev = BigInt(rdevNum);
   const major = ((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn);
   const minor = (rdev & 0xffn) | ((rdev >> 12n) & ~0xffn);
   return { devmajor: Number(major), devminor: Number(minor) };
@@ -68,17 +69,17 @@ function clamp(sec: number, o: ChangeOptions): number {
 }
 
 /** The layer entry of the file at `abs` (named `rel`), or null for sockets. */
-export async function entryFor(abs: string, rel: string, st: BigIntStats, o: ChangeOptions): Promise<LayerEntry | null> {
+export async function entryFor(abs: string, rel: string, st: Stats, o: ChangeOptions): Promise<LayerEntry | null> {
   const base = {
     name: rel,
-    mode: Number(st.mode & 0o7777n),
-    uid: Number(st.uid),
-    gid: Number(st.gid),
+    mode: st.mode & 0o7777,
+    uid: st.uid,
+    gid: st.gid,
     size: 0,
-    mtime: clamp(Number(st.mtimeMs / 1000n), o),
+    mtime: clamp(Math.floor(st.mtimeMs / 1000), o),
   };
   let header: TarHeader;
-  if (st.isFile()) header = { ...base, type: 'file', size: Number(st.size) };
+  if (st.isFile()) header = { ...base, type: 'file', size: st.size };
   else if (st.isDirectory()) header = { ...base, type: 'dir' };
   else if (st.isSymbolicLink()) header = { ...base, type: 'symlink', mode: 0o777, linkname: readlinkSync(abs) };
   else if (st.isCharacterDevice()) header = { ...base, type: 'char', ...devParts(st.rdev) };
@@ -90,8 +91,12 @@ export async function entryFor(abs: string, rel: string, st: BigIntStats, o: Cha
   const e: LayerEntry = { header };
   if (st.isFile()) {
     e.source = abs;
-    e.inode = `${st.dev}:${st.ino}`;
-    e.nlink = Number(st.nlink);
+    e.nlink = st.nlink;
+    if (st.nlink > 1) {
+      // exact inode numbers (64-bit) for hardlink detection: only for files that have other links
+      const b = lstatSync(abs, { bigint: true });
+      e.inode = `${b.dev}:${b.ino}`;
+    }
   }
   return e;
 }
@@ -129,8 +134,8 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t:
 
 const PAR = 32;
 
-async function statAll(dir: string, names: string[]): Promise<BigIntStats[]> {
-  return names.map((n) => lstatSync(path.join(dir, n), { bigint: true }));
+async function statAll(dir: string, names: string[]): Promise<Stats[]> {
+  return names.map((n) => lstatSync(path.join(dir, n)));
 }
 
 /** Entries of an overlay upper dir (or of a whole tree, when `upper` is a snapshot without parent). */
@@ -140,7 +145,7 @@ export async function* upperDirChanges(upper: string, o: ChangeOptions = {}, rel
   const stats = await statAll(dir, names);
   const items = names.map((n, i) => {
     const st = stats[i]!;
-    const wh = st.isCharacterDevice() && st.rdev === 0n;
+    const wh = st.isCharacterDevice() && st.rdev === 0;
     return { n, st, wh, out: wh ? `.wh.${n}` : n };
   });
   items.sort(byName);
@@ -158,13 +163,13 @@ export async function* upperDirChanges(upper: string, o: ChangeOptions = {}, rel
   for (const { it, e, opaque } of prepared) {
     const p = join(rel, it.n);
     if (it.wh) {
-      yield whiteout(join(rel, it.out), Number(it.st.mtimeMs / 1000n), o);
+      yield whiteout(join(rel, it.out), Math.floor(it.st.mtimeMs / 1000), o);
       continue;
     }
     if (!e) continue;
     yield e;
     if (it.st.isDirectory()) {
-      if (opaque) yield whiteout(`${p}/.wh..wh..opq`, Number(it.st.mtimeMs / 1000n), o);
+      if (opaque) yield whiteout(`${p}/.wh..wh..opq`, Math.floor(it.st.mtimeMs / 1000), o);
       yield* upperDirChanges(upper, o, p);
     }
   }
@@ -194,15 +199,17 @@ function sameXattrs(a: Map<string, Buffer> | undefined, b: Map<string, Buffer> |
 }
 
 /** Is the lower file unchanged in upper? Metadata first; bytes only when mtimes are too coarse to trust. */
-async function unchanged(la: string, l: BigIntStats, ua: string, u: BigIntStats): Promise<boolean> {
-  if ((l.mode & 0o170000n) !== (u.mode & 0o170000n)) return false;
+async function unchanged(la: string, l: Stats, ua: string, u: Stats): Promise<boolean> {
+  if ((l.mode & 0o170000) !== (u.mode & 0o170000)) return false;
   if (l.mode !== u.mode || l.uid !== u.uid || l.gid !== u.gid) return false;
   if (!u.isDirectory()) {
-    if (l.size !== u.size || l.mtimeNs !== u.mtimeNs || l.rdev !== u.rdev) return false;
+    // mtimeMs is a double derived from the ns timestamp: equal timestamps give equal doubles
+    if (l.size !== u.size || l.mtimeMs !== u.mtimeMs || l.rdev !== u.rdev) return false;
     if (u.isSymbolicLink() && readlinkSync(la) !== readlinkSync(ua)) return false;
   }
   if (!sameXattrs(readXattrs(la), readXattrs(ua))) return false;
-  if (u.isFile() && l.mtimeNs % 1_000_000_000n === 0n && !(await sameContent(la, ua))) return false;
+  // whole-second mtimes (copied by tools that drop sub-seconds) cannot be trusted: compare bytes
+  if (u.isFile() && l.mtimeMs % 1000 === 0 && !(await sameContent(la, ua))) return false;
   return true;
 }
 
@@ -235,9 +242,9 @@ export async function* treeChanges(lower: string | null, upper: string, o: Chang
   const [uNames, lNames] = [readdirSync(udir), await readdirOrEmpty(ldir)];
   const uSet = new Set(uNames);
   const lSet = new Set(lNames);
-  const dirMtime = Number(lstatSync(udir, { bigint: true }).mtimeMs / 1000n);
+  const dirMtime = Math.floor(lstatSync(udir).mtimeMs / 1000);
   const uStats = await statAll(udir, uNames);
-  const items: { out: string; n: string; st?: BigIntStats }[] = uNames.map((n, i) => ({ out: n, n, st: uStats[i]! }));
+  const items: { out: string; n: string; st?: Stats }[] = uNames.map((n, i) => ({ out: n, n, st: uStats[i]! }));
   for (const n of lNames) if (!uSet.has(n)) items.push({ out: `.wh.${n}`, n });
   items.sort(byName);
   type Plan = { kind: 'whiteout' } | { kind: 'skip' } | { kind: 'entry'; e: LayerEntry | null } | { kind: 'newdir'; e: LayerEntry | null } | { kind: 'bothdir'; e: LayerEntry | null; changed: boolean };
@@ -246,7 +253,7 @@ export async function* treeChanges(lower: string | null, upper: string, o: Chang
     const p = join(rel, it.n);
     const ua = path.join(upper, p);
     const la = path.join(lower, p);
-    const l = lSet.has(it.n) ? lstatSync(la, { bigint: true }) : null;
+    const l = lSet.has(it.n) ? lstatSync(la) : null;
     if (it.st.isDirectory()) {
       const e = await entryFor(ua, p, it.st, o);
       if (!l || !l.isDirectory()) return { kind: 'newdir', e };
