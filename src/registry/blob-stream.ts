@@ -49,7 +49,8 @@ class BlobReadable extends Readable {
     private readonly desc: Descriptor,
     private readonly opts: BlobStreamOptions,
   ) {
-    super({ highWaterMark: 4 * COALESCE });
+    // Object mode: a reader gets our ~1 MiB buffers as they are, never concatenated again.
+    super({ objectMode: true, highWaterMark: 4 });
     this.what = `blob ${desc.digest}`;
     this.hash = opts.verifyDigest === false ? undefined : createHash('sha256');
   }
