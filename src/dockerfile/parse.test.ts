@@ -103,6 +103,17 @@ describe('lines, comments, directives and continuation', () => {
     expect(esc.code).toBe('PARSE_INVALID_ESCAPE');
     expect(esc.message).toBe("invalid escape token 'x' does not match ` or \\");
   });
+  it('removes exactly one byte-order mark, from text or bytes', () => {
+    expect(dump(parse(Buffer.from('\ufeffFROM a\n')))).toBe('(from "a")\n');
+    // the second BOM is part of the keyword: an unknown instruction, as upstream
+    expect(dump(parse(Buffer.from('\ufeff\ufeffFROM a\n')))).toBe('(\ufefffrom "")\n');
+  });
+  it('counts the line limit in input bytes (invalid UTF-8 bytes count once)', () => {
+    const bytes = Buffer.concat([Buffer.from('RUN '), Buffer.alloc(40_000, 0xff), Buffer.from('\n')]);
+    expect(parse(bytes).instructions).toHaveLength(1);
+    expect(() => parse(Buffer.concat([Buffer.from('FROM a\nRUN '), Buffer.alloc(65_532, 0x61)]))).toThrow('max allowed size of 65535');
+    expect(parse(Buffer.concat([Buffer.from('FROM a\nRUN '), Buffer.alloc(65_531, 0x61)])).instructions).toHaveLength(2);
+  });
   it('a file with only comments and blank lines has no instructions', () => {
     const e = fail('# a\n\n   \n# b\n');
     expect(e.code).toBe('PARSE_NO_INSTRUCTIONS');

@@ -125,9 +125,26 @@ function isCommentLine(s: string): boolean {
   return i < s.length && s.charCodeAt(i) === 0x23;
 }
 
-function utf8Length(s: string): number {
-  // At most 3 UTF-8 bytes per UTF-16 unit: only long lines need counting.
-  return s.length * 3 <= MAX_LINE_BYTES ? s.length : Buffer.byteLength(s, 'utf8');
+/** Index of the first line over MAX_LINE_BYTES in UTF-8, or -1. */
+function firstLongLine(lines: string[]): number {
+  for (let k = 0; k < lines.length; k++) {
+    const l = lines[k]!;
+    // At most 3 UTF-8 bytes per UTF-16 unit: only long lines need counting.
+    if (l.length * 3 > MAX_LINE_BYTES && Buffer.byteLength(l, 'utf8') > MAX_LINE_BYTES) return k;
+  }
+  return -1;
+}
+
+/** The same, counted in the input bytes (invalid UTF-8 must not count as 3-byte U+FFFD). */
+function firstLongLineInBytes(buf: Buffer): number {
+  let start = buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf ? 3 : 0;
+  for (let k = 0; start < buf.length; k++) {
+    const nl = buf.indexOf(0x0a, start);
+    const end = nl < 0 ? buf.length : nl;
+    if (end - start > MAX_LINE_BYTES) return k;
+    start = end + 1;
+  }
+  return -1;
 }
 
 /** Split into lines at \n, keeping whether each had one; no empty final line. */
@@ -212,7 +229,8 @@ function buildInstruction(line: string, lineOffset: number, escape: string, map:
 /** Parse a Dockerfile. Throws DockerfileError (one problem) or DiagnosticsError (several). */
 export function parse(input: string | Buffer, opts: ParseOptions = {}): Ast {
   const file = opts.file ?? 'Dockerfile';
-  let text = typeof input === 'string' ? input : new TextDecoder('utf-8').decode(input);
+  // ignoreBOM: keep it in the text, so exactly one BOM is removed below (as upstream does)
+  let text = typeof input === 'string' ? input : new TextDecoder('utf-8', { ignoreBOM: true }).decode(input);
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const { lines, lastHasNewline } = splitLines(text);
   const n = lines.length;
@@ -234,15 +252,12 @@ export function parse(input: string | Buffer, opts: ParseOptions = {}): Ast {
   // The scanner stops at the first line longer than 64 KiB; what comes before still parses.
   let limit = n;
   let tooLong: DockerfileError | undefined;
-  for (let k = 0; k < n; k++) {
-    const l = lines[k]!;
-    if (l.length > MAX_LINE_BYTES / 3 && utf8Length(l) > MAX_LINE_BYTES) {
-      limit = k;
-      tooLong = new DockerfileError('PARSE_LINE_TOO_LONG', `dockerfile line greater than max allowed size of ${MAX_LINE_BYTES}`, {
-        range: lineRange(k + 1, 1, 1),
-      });
-      break;
-    }
+  const longLine = typeof input === 'string' ? firstLongLine(lines) : firstLongLineInBytes(input);
+  if (longLine >= 0) {
+    limit = longLine;
+    tooLong = new DockerfileError('PARSE_LINE_TOO_LONG', `dockerfile line greater than max allowed size of ${MAX_LINE_BYTES}`, {
+      range: lineRange(longLine + 1, 1, 1),
+    });
   }
 
   const directive = (token: string, lineNo: number): void => {
