@@ -5,8 +5,8 @@
  */
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { gzipParallel, rechunk } from '../diff/compress.js';
-import tar from 'tar-stream';
+import { detectCompression, gzipParallel, rechunk } from '../diff/compress.js';
+import { TarReader } from '../diff/tar-reader.js';
 import { KilnError } from '../diagnostics/errors.js';
 import type { ContentStore } from '../content/types.js';
 import { Verifier } from '../content/verifier.js';
@@ -26,7 +26,6 @@ export interface TarCheckLimits {
 
 export const DEFAULT_TAR_LIMITS: TarCheckLimits = { maxEntries: 1_000_000, maxNameBytes: 4096, maxDepth: 1024, maxTotalSize: 64 * 1024 ** 3 };
 
-const TYPES = new Set(['file', 'link', 'symlink', 'directory', 'character-device', 'block-device', 'fifo', 'contiguous-file']);
 
 function badTar(msg: string, hint?: string): KilnError {
   return new KilnError('LAYER_INVALID_TAR', msg, hint ? { hint } : {});
@@ -43,51 +42,65 @@ export function checkEntryName(name: string, what: string, limits: TarCheckLimit
 }
 
 /**
- * Consume a tar stream, validating every header; resolves with the entry count.
- * Entry bodies are skipped, never written anywhere.
+ * Read a tar with src/diff's TarReader (the parser the layer applier uses, with its limits on entries,
+ * depth, header and total size), checking every entry name; bodies are skipped, never written anywhere.
+ * Resolves with the entry count.
  */
-export interface TarValidator {
-  /** Feed bytes; false means "wait for drain". */
-  write(chunk: Buffer): boolean;
-  end(): void;
-  onDrain(fn: () => void): void;
-  destroy(err: Error): void;
-  done: Promise<number>;
+export async function validateLayerTar(source: AsyncIterable<Buffer>, limits: TarCheckLimits = DEFAULT_TAR_LIMITS): Promise<number> {
+  const reader = new TarReader(source, {
+    maxEntries: limits.maxEntries,
+    maxPathDepth: limits.maxDepth,
+    maxTotalSize: limits.maxTotalSize,
+  });
+  let count = 0;
+  for (let h = await reader.next(); h; h = await reader.next()) {
+    count++;
+    checkEntryName(h.name, 'entry', limits);
+    if (h.type === 'hardlink') checkEntryName(h.linkname ?? '', `hardlink target of ${JSON.stringify(h.name)}`, limits);
+  }
+  if (count === 0 && reader.bytesRead === 0) throw badTar('the input is empty, expected a tar archive');
+  return count;
 }
 
-export function validateTar(limits: TarCheckLimits = DEFAULT_TAR_LIMITS): TarValidator {
-  const extract = tar.extract();
-  let count = 0;
-  const done = new Promise<number>((resolve, reject) => {
-    extract.on('entry', (header, stream, next) => {
-      stream.on('error', () => {}); // the archive's error is reported once, by `done`
-      try {
-        count++;
-        if (count > limits.maxEntries) throw badTar(`more than ${limits.maxEntries} entries`);
-        const type = header.type ?? 'file';
-        if (!TYPES.has(type)) throw badTar(`entry ${JSON.stringify(header.name)} has unsupported type ${type}`);
-        checkEntryName(header.name, 'entry', limits);
-        if (type === 'link') checkEntryName(header.linkname ?? '', `hardlink target of ${JSON.stringify(header.name)}`, limits);
-        if (type === 'symlink' && (header.linkname ?? '').includes('\0')) throw badTar(`symlink ${JSON.stringify(header.name)} has a NUL in its target`);
-      } catch (err) {
-        extract.destroy(err as Error);
-        return;
+/** A bounded queue between one producer and one async-iterating consumer. */
+class Channel implements AsyncIterable<Buffer> {
+  private readonly queue: Buffer[] = [];
+  private ended = false;
+  private error: Error | undefined;
+  private wake: (() => void) | undefined;
+  private space: (() => void) | undefined;
+  constructor(private readonly capacity: number) {}
+
+  async push(b: Buffer): Promise<void> {
+    while (this.queue.length >= this.capacity && !this.error && !this.ended) {
+      await new Promise<void>((r) => (this.space = r));
+    }
+    if (this.error) throw this.error;
+    this.queue.push(b);
+    this.wake?.();
+  }
+  end(): void {
+    this.ended = true;
+    this.wake?.();
+  }
+  fail(err: Error): void {
+    this.error ??= err;
+    this.wake?.();
+    this.space?.();
+  }
+  async *[Symbol.asyncIterator](): AsyncGenerator<Buffer> {
+    for (;;) {
+      if (this.error) throw this.error;
+      const b = this.queue.shift();
+      if (b) {
+        this.space?.();
+        yield b;
+        continue;
       }
-      stream.on('end', () => next());
-      stream.resume();
-    });
-    extract.on('finish', () => resolve(count));
-    extract.on('error', (err: Error) => reject(err instanceof KilnError ? err : badTar(`not a valid tar archive: ${err.message}`)));
-  });
-  done.catch(() => {});
-  // tar-stream streams are streamx streams: fed by hand rather than with node's pipe()
-  return {
-    write: (c) => extract.write(c),
-    end: () => (extract as unknown as { end(): void }).end(),
-    onDrain: (fn) => extract.once('drain', fn),
-    destroy: (err) => extract.destroy(err),
-    done,
-  };
+      if (this.ended) return;
+      await new Promise<void>((r) => (this.wake = r));
+    }
+  }
 }
 
 /** Read the first bytes of a stream and give back a stream that still yields everything. */
@@ -131,87 +144,82 @@ export interface LayerImportResult {
 export async function importLayer(content: ContentStore, input: Readable, limits: TarCheckLimits = DEFAULT_TAR_LIMITS): Promise<LayerImportResult> {
   const { head, stream } = await peek(input, 512);
   if (head.length === 0) throw badTar('the input is empty, expected a tar archive');
-  const gz = head[0] === 0x1f && head[1] === 0x8b;
-  if (!gz && head.length >= 3 && ((head[0] === 0x42 && head[1] === 0x5a && head[2] === 0x68) || (head[0] === 0xfd && head[1] === 0x37))) {
-    throw badTar('bzip2/xz compressed input is not supported', 'decompress it first, or use gzip');
+  const compression = detectCompression(head);
+  if (compression !== 'gzip' && compression !== 'none') {
+    throw badTar(`${compression}-compressed input is not supported`, 'decompress it first, or use gzip');
   }
   const diff = new Verifier();
-  const check = validateTar(limits);
   let firstError: Error | undefined;
-  const waitDrain = (on: (fn: () => void) => void) => new Promise<void>((resolve) => on(resolve));
-  /** The uncompressed tar goes through here: hashed for the diffID and parsed by the validator. */
-  const inspect = async (chunk: Buffer) => {
-    diff.update(chunk);
-    if (diff.size > limits.maxTotalSize) {
-      throw new KilnError('LAYER_TOO_LARGE', `the uncompressed tar is larger than ${limits.maxTotalSize} bytes`);
-    }
-    if (!check.write(chunk)) await waitDrain((fn) => check.onDrain(fn));
-  };
+  let validated: Promise<number>;
   let blob: Readable;
   let gunzip: ReturnType<typeof createGunzip> | undefined;
-  if (gz) {
+  let channel: Channel | undefined;
+  if (compression === 'gzip') {
     // stored as is; inflated on the side for the diffID and the tar check
     const inflater = createGunzip();
     gunzip = inflater;
-    let inflating = Promise.resolve();
-    inflater.on('data', (c: Buffer) => {
-      inflater.pause();
-      inflating = inspect(c).then(
-        () => {
-          inflater.resume();
-        },
-        (err: Error) => fail(err),
-      );
-    });
-    const inflated = new Promise<void>((resolve, reject) => {
-      inflater.on('end', () => {
-        inflating.then(() => {
-          check.end();
-          resolve();
-        }, reject);
-      });
-      inflater.on('error', (e) => reject(badTar(`bad gzip data: ${e.message}`)));
-    });
-    inflated.catch(() => {});
+    validated = validateLayerTar(
+      (async function* () {
+        for await (const c of inflater) {
+          diff.update(c as Buffer);
+          yield c as Buffer;
+        }
+      })(),
+      limits,
+    );
+    validated.catch(() => {});
     blob = Readable.from(
       (async function* () {
         for await (const chunk of stream) {
-          if (!inflater.write(chunk as Buffer)) await waitDrain((fn) => inflater.once('drain', fn));
+          if (!inflater.write(chunk as Buffer)) {
+            await new Promise<void>((resolve, reject) => {
+              inflater.once('drain', resolve);
+              inflater.once('error', reject);
+            });
+          }
           yield chunk as Buffer;
         }
         inflater.end();
-        await inflated;
         // the blob stream ends (and the store commits) only once the tar was fully validated
-        await check.done;
+        await validated;
       })(),
     );
   } else {
-    // compressed on every core (src/diff's pigz-style gzip: one ordinary gzip member)
-    const plain = (async function* () {
-      for await (const chunk of stream) {
-        await inspect(chunk as Buffer);
-        yield chunk as Buffer;
-      }
-      check.end();
-      await check.done; // the last block is compressed (and the blob committed) only after validation
-    })();
-    blob = Readable.from(gzipParallel(rechunk(plain, 1 << 20)));
+    // the tar is validated as it is read; a bounded channel hands the same bytes to the compressor,
+    // which runs on every core (src/diff's pigz-style gzip: one ordinary gzip member)
+    const ch = new Channel(16);
+    channel = ch;
+    validated = validateLayerTar(
+      (async function* () {
+        for await (const c of stream) {
+          diff.update(c as Buffer);
+          await ch.push(c as Buffer);
+          yield c as Buffer;
+        }
+      })(),
+      limits,
+    );
+    validated.then(
+      () => ch.end(), // only now may the last block be compressed and the blob committed
+      (err: Error) => ch.fail(err),
+    );
+    blob = Readable.from(gzipParallel(rechunk(ch, 1 << 20)));
   }
   const fail = (err: Error) => {
     firstError ??= err;
+    channel?.fail(firstError);
     blob.destroy(firstError);
     gunzip?.destroy(firstError);
     stream.destroy(firstError);
-    check.destroy(firstError);
   };
   blob.on('error', (e: Error) => fail(e));
   gunzip?.on('error', (e: Error) => fail(badTar(`bad gzip data: ${e.message}`)));
-  check.done.catch((e: Error) => fail(e));
+  validated.catch((e: Error) => fail(e));
   let info: Awaited<ReturnType<ContentStore['put']>>;
   let entries: number;
   const putting = content.put(blob);
   try {
-    [info, entries] = await Promise.all([putting, check.done]);
+    [info, entries] = await Promise.all([putting, validated]);
   } catch (err) {
     fail(err as Error);
     await putting.catch(() => {}); // let the store remove its temp file before reporting
