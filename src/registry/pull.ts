@@ -125,7 +125,7 @@ export async function pullImage(reference: string, opts: PullOptions): Promise<P
       { concurrency: opts.concurrency ?? 3, ...(opts.onEvent ? { onEvent: opts.onEvent } : {}) },
     );
     const cfgPlatform = await checkConfig(content, manifest.config, manifest.layers.length);
-    if (top.kind === 'manifest' && opts.platform !== undefined) {
+    if (top.kind === 'manifest' && opts.platform !== undefined && opts.requirePlatform && cfgPlatform.os && cfgPlatform.architecture) {
       // A single-platform image pulled with an explicit --platform must be that platform.
       const want = typeof opts.platform === 'string' ? parsePlatform(opts.platform) : opts.platform;
       if (!platformMatches(want, cfgPlatform)) {

@@ -41,6 +41,11 @@ export interface TransferOptions extends Omit<RegistryClientOptions, 'root'> {
 export interface PullOptions extends TransferOptions {
   /** Platform to select from an index (default: the host's, linux/amd64 on x86-64). */
   platform?: Platform | string;
+  /**
+   * Refuse a single-platform image whose config names another platform (`docker pull --platform`
+   * does). Off by default: a build's FROM only warns about that, as BuildKit does.
+   */
+  requirePlatform?: boolean;
 }
 
 export interface PullResult {

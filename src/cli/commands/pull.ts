@@ -109,7 +109,7 @@ export function register(program: Command, ctx: CliContext): void {
       }
       const result = await pullImage(name, {
         root: ctx.root(),
-        ...(platform ? { platform } : {}),
+        ...(platform ? { platform, requirePlatform: true } : {}),
         ...(render ? { onEvent: (e: TransferEvent) => render.event(e) } : {}),
       });
       if (render) {
