@@ -126,18 +126,20 @@ function isCommentLine(s: string): boolean {
 }
 
 /** Index of the first line over MAX_LINE_BYTES in UTF-8, or -1. */
-function firstLongLine(lines: string[]): number {
+function firstLongLine(lines: string[], bom: boolean): number {
   for (let k = 0; k < lines.length; k++) {
     const l = lines[k]!;
+    const extra = k === 0 && bom ? 3 : 0; // a BOM counts: upstream's scanner reads it as part of line 1
     // At most 3 UTF-8 bytes per UTF-16 unit: only long lines need counting.
-    if (l.length * 3 > MAX_LINE_BYTES && Buffer.byteLength(l, 'utf8') > MAX_LINE_BYTES) return k;
+    if ((l.length + 1) * 3 > MAX_LINE_BYTES && Buffer.byteLength(l, 'utf8') + extra > MAX_LINE_BYTES) return k;
   }
   return -1;
 }
 
 /** The same, counted in the input bytes (invalid UTF-8 must not count as 3-byte U+FFFD). */
 function firstLongLineInBytes(buf: Buffer): number {
-  let start = buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf ? 3 : 0;
+  // (a BOM counts: upstream's scanner reads it as part of the first line)
+  let start = 0;
   for (let k = 0; start < buf.length; k++) {
     const nl = buf.indexOf(0x0a, start);
     const end = nl < 0 ? buf.length : nl;
@@ -231,7 +233,8 @@ export function parse(input: string | Buffer, opts: ParseOptions = {}): Ast {
   const file = opts.file ?? 'Dockerfile';
   // ignoreBOM: keep it in the text, so exactly one BOM is removed below (as upstream does)
   let text = typeof input === 'string' ? input : new TextDecoder('utf-8', { ignoreBOM: true }).decode(input);
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  const hadBom = text.charCodeAt(0) === 0xfeff;
+  if (hadBom) text = text.slice(1);
   const { lines, lastHasNewline } = splitLines(text);
   const n = lines.length;
 
@@ -252,7 +255,7 @@ export function parse(input: string | Buffer, opts: ParseOptions = {}): Ast {
   // The scanner stops at the first line longer than 64 KiB; what comes before still parses.
   let limit = n;
   let tooLong: DockerfileError | undefined;
-  const longLine = typeof input === 'string' ? firstLongLine(lines) : firstLongLineInBytes(input);
+  const longLine = typeof input === 'string' ? firstLongLine(lines, hadBom) : firstLongLineInBytes(input);
   if (longLine >= 0) {
     limit = longLine;
     tooLong = new DockerfileError('PARSE_LINE_TOO_LONG', `dockerfile line greater than max allowed size of ${MAX_LINE_BYTES}`, {
