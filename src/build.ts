@@ -88,8 +88,8 @@ export interface BuildResult {
 }
 
 /**
- * The final image config: diff_ids from the layers, history matched to layers (empty layers dropped
- * and their entries marked empty_layer, as BuildKit's normalizeLayersAndHistory), and times taken
+ * The final image config: diff_ids from the layers, history matched to layers (layer-making
+ * entries in order; an entry without a layer is marked empty_layer), and times taken
  * from when each layer was made, so a build served from cache has the same config and image ID.
  * `fallback` (the build time, or SOURCE_DATE_EPOCH) is used only where nothing else is known.
  */
@@ -102,8 +102,7 @@ export function finalizeConfig(config: ImageConfig, chain: readonly LayerRef[], 
     if (!h.empty_layer) {
       const l = chain[li++];
       if (!l) h.empty_layer = true;
-      else if (l.empty) h.empty_layer = true;
-      else layers.push(l);
+      else layers.push(l); // an empty diff stays a layer: docker 20.10's BuildKit keeps them
       if (h.created === undefined) h.created = sde ?? l?.created ?? last ?? fallback;
     } else if (h.created === undefined) {
       h.created = sde ?? last ?? fallback;
@@ -112,7 +111,6 @@ export function finalizeConfig(config: ImageConfig, chain: readonly LayerRef[], 
   }
   for (; li < chain.length; li++) {
     const l = chain[li]!;
-    if (l.empty) continue;
     layers.push(l);
     history.push({ created: sde ?? l.created ?? fallback, created_by: 'kiln: layer without history', comment: 'buildkit.dockerfile.v0' });
   }
@@ -362,7 +360,7 @@ async function attachDebugImage(err: VertexError, vertices: ReadonlyMap<string, 
   const base = rootIdx === null ? { snapshot: null, layers: [] } : solver.vertexOutcomes.get(v.inputs[rootIdx]!)?.result;
   if (!base) return;
   try {
-    const layers = base.layers.filter((l) => !l.empty);
+    const layers = base.layers;
     const config: ImageConfig = {
       created,
       architecture: os.arch() === 'x64' ? 'amd64' : os.arch() === 'arm64' ? 'arm64' : os.arch(),

@@ -8,11 +8,7 @@ export type CacheKey = string;
 export interface LayerRef {
   descriptor: Descriptor;
   diffID: Digest;
-  /**
-   * The step changed nothing: the layer is an empty tar. Kept in the chain so the i-th layer-making
-   * history entry matches the i-th layer, and dropped (history entry marked empty_layer) on export,
-   * as BuildKit's normalizeLayersAndHistory does.
-   */
+  /** The step changed nothing: the layer is an empty tar (kept, as docker 20.10's BuildKit does). */
   empty?: boolean;
   /**
    * When the step that made the layer ran (or SOURCE_DATE_EPOCH): the history time of the layer, so a

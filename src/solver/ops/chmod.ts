@@ -5,8 +5,10 @@ import { InvalidArgumentError } from '../../diagnostics/errors.js';
  * or a symbolic mode (`u+x,go-w`, `a=rX`, as chmod(1) and BuildKit 1.14+ accept).
  */
 export function applyChmod(spec: number | string, current: number, isDir: boolean): number {
-  if (typeof spec === 'number') return spec & 0o7777;
-  if (/^[0-7]{1,4}$/.test(spec)) return parseInt(spec, 8);
+  // BuildKit (fsutil copyFileInfo): an octal --chmod sets the 0777 bits; setuid/setgid/sticky
+  // come from the source file, never from the flag (recorded from docker 20.10's BuildKit)
+  if (typeof spec === 'number') return (current & 0o7000) | (spec & 0o777);
+  if (/^[0-7]{1,4}$/.test(spec)) return (current & 0o7000) | (parseInt(spec, 8) & 0o777);
   let mode = current & 0o7777;
   for (const clause of spec.split(',')) {
     const m = /^([ugoa]*)([-+=])([rwxXst]*)$/.exec(clause);

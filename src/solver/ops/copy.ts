@@ -17,6 +17,8 @@ export interface SourceMatch {
   rel: string;
   abs: string;
   st: Stats;
+  /** A directory the .dockerignore excludes while re-including (`!`) paths inside it. */
+  excluded?: boolean;
 }
 
 const hasWildcard = (s: string): boolean => /[*?[\\]/.test(s);
@@ -40,21 +42,27 @@ function notFound(src: string): KilnError {
  */
 export async function resolveSources(root: string, src: string, allowWildcard: boolean, rootExclude?: PatternMatcher): Promise<SourceMatch[]> {
   const clean = path.posix.join('/', src);
-  const hidden = (abs: string): boolean => isExcluded(root, abs, rootExclude);
+  // An excluded directory may still hold re-included paths (`dir` then `!dir/keep`): it is
+  // visited, and only what is re-included is copied.
+  const lookup = async (rel: string): Promise<SourceMatch | undefined> => {
+    const abs = await resolveInRoot(root, rel, true);
+    const st = await fs.lstat(abs).catch(() => undefined);
+    if (!st) return undefined;
+    if (!isExcluded(root, abs, rootExclude)) return { rel, abs, st };
+    if (st.isDirectory() && rootExclude?.exclusions) return { rel, abs, st, excluded: true };
+    return undefined;
+  };
   if (!allowWildcard || !hasWildcard(clean)) {
-    const abs = await resolveInRoot(root, clean, true);
-    const st = hidden(abs) ? undefined : await fs.lstat(abs).catch(() => undefined);
-    if (!st) throw notFound(clean);
-    return [{ rel: clean, abs, st }];
+    const m = await lookup(clean);
+    if (!m) throw notFound(clean);
+    return [m];
   }
   const comps = clean.split('/').filter(Boolean);
   const out: SourceMatch[] = [];
   const expand = async (i: number, parts: string[]): Promise<void> => {
     if (i === comps.length) {
-      const rel = `/${parts.join('/')}`;
-      const abs = await resolveInRoot(root, rel, true);
-      const st = hidden(abs) ? undefined : await fs.lstat(abs).catch(() => undefined);
-      if (st) out.push({ rel, abs, st });
+      const m = await lookup(`/${parts.join('/')}`);
+      if (m) out.push(m);
       return;
     }
     const comp = comps[i]!;
@@ -150,30 +158,49 @@ async function applyMeta(dst: string, st: Stats, s: CopyState): Promise<void> {
   await fs.lutimes(dst, st.atime, st.mtime);
 }
 
-async function copyEntry(src: string, dst: string, rel: string, st: Stats, s: CopyState): Promise<void> {
+/**
+ * Copy one entry. `ensureParent` creates the destination's parent on demand (it may be a directory
+ * that is only made once something inside it is copied); `lazy` marks such a directory itself.
+ * Returns whether anything was written.
+ */
+async function copyEntry(src: string, dst: string, rel: string, st: Stats, s: CopyState, ensureParent: () => Promise<void>, lazy: boolean): Promise<boolean> {
   if (s.opts.signal?.aborted) throw s.opts.signal.reason ?? new Error('aborted');
-  const existing = await lstatOrUndef(dst);
   if (st.isDirectory()) {
+    let made = false;
     let created = false;
-    if (existing && !existing.isDirectory()) {
-      throw new KilnError('SOLVE_COPY_CONFLICT', `cannot copy directory ${rel || '/'} over non-directory`);
-    }
-    if (!existing) {
-      await fs.mkdir(dst);
-      created = true;
-    }
+    const ensureSelf = async (): Promise<void> => {
+      if (made) return;
+      await ensureParent();
+      const existing = await lstatOrUndef(dst);
+      if (existing && !existing.isDirectory()) {
+        throw new KilnError('SOLVE_COPY_CONFLICT', `cannot copy directory ${rel || '/'} over non-directory`);
+      }
+      if (!existing) {
+        await fs.mkdir(dst);
+        created = true;
+      }
+      made = true;
+    };
+    if (!lazy) await ensureSelf();
     const names = (await fs.readdir(src)).sort();
     for (const name of names) {
       const childRel = rel ? `${rel}/${name}` : name;
       if (s.exclude && s.exclude.matches(childRel)) continue;
       const childSrc = path.join(src, name);
-      if (isExcluded(s.opts.srcRoot, childSrc, s.opts.rootExclude)) continue;
-      await copyEntry(childSrc, path.join(dst, name), childRel, await fs.lstat(childSrc), s);
+      const cst = await fs.lstat(childSrc);
+      let childLazy = false;
+      if (isExcluded(s.opts.srcRoot, childSrc, s.opts.rootExclude)) {
+        if (!(cst.isDirectory() && s.opts.rootExclude?.exclusions)) continue;
+        childLazy = true;
+      }
+      await copyEntry(childSrc, path.join(dst, name), childRel, cst, s, ensureSelf, childLazy);
     }
     // fsutil: an existing top-level destination keeps its metadata; nested directories take the source's
-    if (created || rel !== '') await applyMeta(dst, st, s);
-    return;
+    if (made && (created || rel !== '')) await applyMeta(dst, st, s);
+    return made;
   }
+  await ensureParent();
+  const existing = await lstatOrUndef(dst);
   if (existing) {
     if (existing.isDirectory()) throw new KilnError('SOLVE_COPY_CONFLICT', `cannot overwrite directory ${dst} with a non-directory`);
     await fs.unlink(dst);
@@ -183,7 +210,7 @@ async function copyEntry(src: string, dst: string, rel: string, st: Stats, s: Co
     const first = s.links.get(id);
     if (first) {
       await fs.link(first, dst);
-      return;
+      return true;
     }
     s.links.set(id, dst);
   }
@@ -192,9 +219,10 @@ async function copyEntry(src: string, dst: string, rel: string, st: Stats, s: Co
   } else if (st.isSymbolicLink()) {
     await fs.symlink(await fs.readlink(src), dst);
   } else {
-    return; // sockets, fifos and devices are not copied from build sources
+    return false; // sockets, fifos and devices are not copied from build sources
   }
   await applyMeta(dst, st, s);
+  return true;
 }
 
 /**
@@ -239,7 +267,7 @@ export async function copySpec(opts: CopyOptions): Promise<number> {
     }
     const target = srcIsDir && !spec.dirContentsOnly ? dstContainer : path.posix.dirname(dstContainer);
     await mkdirAllInRoot(opts.destRoot, target, mkOwner);
-    await copyEntry(m.abs, dstAbs, '', m.st, state);
+    await copyEntry(m.abs, dstAbs, '', m.st, state, async () => undefined, m.excluded === true && !spec.dirContentsOnly);
     copied++;
   }
   return copied;

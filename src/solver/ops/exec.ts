@@ -15,6 +15,7 @@ import { digestOf } from '../cache-key.js';
 import type { CacheMap, OpContext, OpHandler } from '../types.js';
 import type { WorkerDeps } from './deps.js';
 import { resolveInRoot } from './root-path.js';
+import { copySpec } from './copy.js';
 import { EMPTY_RESULT, activeKey, commitStep, stepSnapshotName, withActive } from './snapshots.js';
 
 type ExecVertex = Vertex & { op: ExecOp };
@@ -105,15 +106,9 @@ export class ExecHandler implements OpHandler<Vertex> {
           throw err;
         });
         for (const m of op.mounts) await this.prepareMount(ctx, v, m, inputs, prepared);
-        // mount points the runtime will have to create: removed again after the step if still empty
-        const stubs: string[] = [];
-        for (const m of prepared.mounts) {
-          const stub = await firstMissing(rootDir.dir, m.destination);
-          if (stub) stubs.push(stub);
-        }
-        prepared.cleanup.unshift(async () => {
-          for (const s of stubs.reverse()) await removeIfEmpty(s);
-        });
+        // Mount points the runtime creates stay in the layer as empty dirs/files: docker 20.10's
+        // BuildKit keeps them (recorded in test/conformance), so kiln does too.
+        if (!prepared.env.some((e) => e.startsWith('HOME='))) prepared.env.push(`HOME=${user.home || '/'}`);
         const spec: ProcessSpec = {
           args: op.args,
           env: prepared.env,
@@ -166,7 +161,20 @@ export class ExecHandler implements OpHandler<Vertex> {
     if (iv?.op.kind === 'source' && iv.op.source.kind === 'local') {
       const open = this.deps.contexts[iv.op.source.name];
       if (!open) throw new KilnError('SOLVE_CONTEXT_MISSING', `no build context named "${iv.op.source.name}"`);
-      return (await open()).dir;
+      const ctxSrc = await open();
+      if (!writable && ctxSrc.ignore.patterns.length === 0) return ctxSrc.dir;
+      // a rw mount must never write into the user's directory, and .dockerignore'd files must not
+      // be visible: mount a copy of what the build may see
+      const copy = await fs.mkdtemp(path.join(this.deps.root, 'tmp-context-'));
+      p.cleanup.push(() => fs.rm(copy, { recursive: true, force: true }));
+      await copySpec({
+        srcRoot: ctxSrc.dir,
+        destRoot: copy,
+        spec: { src: '/', dest: '/', allowWildcard: false, allowEmptyWildcard: false, dirContentsOnly: true, createDestPath: true },
+        rootExclude: ctxSrc.ignore,
+        defaultOwner: { uid: 0, gid: 0 },
+      });
+      return copy;
     }
     const r = inputs[input]!;
     if (!r.snapshot) return this.inputDir(v, null, inputs, writable, p);
@@ -281,33 +289,6 @@ export class ExecHandler implements OpHandler<Vertex> {
     await fs.chmod(file, m.mode);
     p.mounts.push({ destination: m.target ?? `/run/secrets/${m.id}`, type: 'bind', source: file, options: ['rbind', 'ro'] });
   }
-}
-
-/** The outermost component of container path `p` that does not exist in `root` (or null). */
-async function firstMissing(root: string, p: string): Promise<string | null> {
-  const parts = p.split('/').filter(Boolean);
-  for (let i = 1; i <= parts.length; i++) {
-    const abs = await resolveInRoot(root, `/${parts.slice(0, i).join('/')}`, false);
-    try {
-      await fs.lstat(abs);
-    } catch {
-      return abs;
-    }
-  }
-  return null;
-}
-
-/** Remove a mount stub tree if it holds nothing but empty directories and empty files. */
-async function removeIfEmpty(p: string): Promise<void> {
-  const empty = async (q: string): Promise<boolean> => {
-    const st = await fs.lstat(q).catch(() => undefined);
-    if (!st) return true;
-    if (st.isFile()) return st.size === 0;
-    if (!st.isDirectory()) return false;
-    for (const n of await fs.readdir(q)) if (!(await empty(path.join(q, n)))) return false;
-    return true;
-  };
-  if (await empty(p)) await fs.rm(p, { recursive: true, force: true });
 }
 
 /** A Writable that hands every chunk to the step's log (kept in full by the progress stream). */

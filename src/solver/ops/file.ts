@@ -37,11 +37,28 @@ function rootReader(root: string) {
   };
 }
 
+/**
+ * `--chown=user[:group]` as BuildKit's file backend reads it (readUser): a numeric user without a
+ * group gets gid = uid; a user name takes uid and primary gid from the target's /etc/passwd; a
+ * group (name or number) then overrides the gid.
+ */
 async function resolveOwner(root: string, owner: GraphOwner | undefined): Promise<Owner | undefined> {
   if (!owner) return undefined;
-  const spec = owner.group !== undefined ? `${owner.user}:${owner.group}` : owner.user;
-  const u = await resolveUser(spec, rootReader(root));
-  return { uid: u.uid, gid: u.gid };
+  const isId = (s: string) => /^\d+$/.test(s);
+  let uid: number;
+  let gid: number;
+  if (isId(owner.user)) {
+    uid = gid = Number(owner.user);
+  } else {
+    const u = await resolveUser(owner.user, rootReader(root));
+    uid = u.uid;
+    gid = u.gid;
+  }
+  if (owner.group !== undefined && owner.group !== '') {
+    if (isId(owner.group)) gid = Number(owner.group);
+    else gid = (await resolveUser(`${uid}:${owner.group}`, rootReader(root))).gid;
+  }
+  return { uid, gid };
 }
 
 /**

@@ -4,8 +4,7 @@ import type { LayerRef } from '../../cache/types.js';
 import type { WorkerDeps } from './deps.js';
 
 /** Make a layer chain a committed snapshot (named by chain ID, like unpacked images). */
-export async function unpackLayers(deps: WorkerDeps, all: readonly LayerRef[]): Promise<string | null> {
-  const layers = all.filter((l) => !l.empty);
+export async function unpackLayers(deps: WorkerDeps, layers: readonly LayerRef[]): Promise<string | null> {
   // unpackImage needs only the manifest layers and the config diff_ids
   const pseudo = {
     manifest: { layers: layers.map((l) => l.descriptor) },

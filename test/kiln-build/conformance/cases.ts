@@ -93,14 +93,29 @@ export const cases: Case[] = [
   { name: 'run-heredoc-shebang', dockerfile: 'FROM busybox\nRUN <<EOF\n#!/bin/sh\necho shebang > /sb\nEOF\n', paths: { '/sb': { content: 'shebang\n' } } },
   { name: 'run-delete-is-a-whiteout', dockerfile: 'FROM busybox\nRUN rm /etc/group && rm -r /home\n', paths: { '/etc/group': { absent: true }, '/home': { absent: true }, '/etc/passwd': { type: 'file' } } },
   { name: 'run-tmpfs-mount-discarded', dockerfile: 'FROM busybox\nRUN --mount=type=tmpfs,target=/scratch touch /scratch/x && echo ok > /t\n', paths: { '/scratch/x': { absent: true }, '/t': { content: 'ok\n' } } },
-  { name: 'run-bind-mount-context', dockerfile: 'FROM busybox\nRUN --mount=type=bind,source=a.txt,target=/m cat /m > /copied\n', files: A, paths: { '/copied': { content: 'A\n' }, '/m': { absent: true } } },
+  { name: 'run-bind-mount-context', dockerfile: 'FROM busybox\nRUN --mount=type=bind,source=a.txt,target=/m cat /m > /copied\n', files: A, paths: { '/copied': { content: 'A\n' }, '/m': { type: 'file' } } },
   { name: 'run-bind-mount-stage', dockerfile: 'FROM busybox AS b\nRUN mkdir /out && echo fromstage > /out/v\nFROM busybox\nRUN --mount=type=bind,from=b,source=/out,target=/in cat /in/v > /got\n', paths: { '/got': { content: 'fromstage\n' }, '/in/v': { absent: true } } },
   { name: 'run-cache-mount-not-in-layer', dockerfile: 'FROM busybox\nRUN --mount=type=cache,target=/c,id=conformance-cache touch /c/x && echo done > /d\n', paths: { '/c/x': { absent: true }, '/d': { content: 'done\n' } } },
   { name: 'run-network-none', dockerfile: 'FROM busybox\nRUN --network=none grep -c : /proc/net/dev > /ifaces\n', paths: { '/ifaces': { content: '1\n' } } },
   { name: 'run-failure-fails-build', dockerfile: 'FROM busybox\nRUN exit 5\n', failCode: 'SOLVE_EXEC_FAILED' },
   { name: 'unreachable-broken-stage-is-skipped', dockerfile: 'FROM busybox AS broken\nRUN exit 9\nFROM busybox\nRUN echo fine > /fine\n', paths: { '/fine': { content: 'fine\n' } } },
   { name: 'target-stage', dockerfile: 'FROM busybox AS one\nRUN echo one > /which\nFROM busybox AS two\nRUN echo two > /which\n', args: ['--target', 'one'], paths: { '/which': { content: 'one\n' } } },
-  { name: 'no-op-run-adds-no-layer', dockerfile: 'FROM busybox\nRUN true\nRUN echo x > /x\n', newLayers: 1 },
+  // docker 20.10's BuildKit keeps the empty layer of a RUN that changed nothing (recorded)
+  { name: 'no-op-run-keeps-an-empty-layer', dockerfile: 'FROM busybox\nRUN true\nRUN echo x > /x\n', newLayers: 2 },
+  { name: 'run-has-home', dockerfile: 'FROM busybox\nRUN echo "$HOME" > /home.txt\n', paths: { '/home.txt': { content: '/root\n' } } },
+  { name: 'copy-chown-uid-only-sets-gid', dockerfile: 'FROM busybox\nCOPY --chown=1000 a.txt /u\n', files: A, paths: { '/u': { uid: 1000, gid: 1000 } } },
+  {
+    name: 'dockerignore-reinclude-inside-excluded-dir',
+    dockerfile: 'FROM busybox\nCOPY . /ctx/\nCOPY dir /dir/\n',
+    files: { '.dockerignore': 'build\n!build/dist\ndir\n!dir/keep\n', 'build/dist/out': 'o', 'build/obj': 'x', 'dir/keep': 'k', 'dir/drop': 'd' },
+    paths: { '/ctx/build/dist/out': { content: 'o' }, '/ctx/build/obj': { absent: true }, '/dir/keep': { content: 'k' }, '/dir/drop': { absent: true } },
+  },
+  {
+    name: 'run-rw-bind-of-context-leaves-it-untouched',
+    dockerfile: 'FROM busybox\nRUN --mount=type=bind,target=/c,rw echo x > /c/written\nRUN --mount=target=/c2 ls /c2 > /listing\n',
+    files: A,
+    paths: { '/listing': { content: 'Dockerfile\na.txt\nb.txt\n' } },
+  },
   {
     name: 'image-config-metadata',
     dockerfile:
