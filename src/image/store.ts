@@ -95,7 +95,15 @@ export class ImageStore {
   }
 
   private async read(): Promise<ImagesFile> {
-    const f = await readJsonFile<ImagesFile>(this.file);
+    let f: ImagesFile | undefined;
+    try {
+      f = await readJsonFile<ImagesFile>(this.file);
+    } catch (err) {
+      throw new KilnError('IMAGE_STORE_CORRUPT', `${this.file} cannot be read: ${(err as Error).message}`, {
+        cause: err,
+        hint: 'kiln writes this file atomically; was it edited by hand? restore it or remove it (the images are then forgotten, their blobs stay until "kiln system prune")',
+      });
+    }
     if (!f) return { version: 1, images: {} };
     if (f.version !== 1 || typeof f.images !== 'object') {
       throw new KilnError('IMAGE_STORE_CORRUPT', `${this.file}: unknown format`);
