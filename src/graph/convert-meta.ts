@@ -11,7 +11,7 @@ import { checkPort, checkSignal } from '../instructions/parse-simple.js';
 import type { HealthConfig, ImageConfig } from '../image/types.js';
 import { goHealthcheck, goQuoteSlice, goSlice } from './gofmt.js';
 import {
-  commitToHistory, type ConvertContext, type DispatchState, expandWord, expandWords, graphError, stateEnv,
+  commitToHistory, type ConvertContext, type DispatchState, expandWord, expandWords, graphError, setOwn, stateEnv,
 } from './internal.js';
 import { addEnv } from './state.js';
 
@@ -74,7 +74,7 @@ export function convertLabel(ctx: ConvertContext, d: DispatchState, c: LabelInst
   for (const p of c.pairs) {
     const key = expandWord(ctx, env, { value: p.key, range: p.range });
     const value = expandWord(ctx, env, { value: p.value, range: p.range });
-    labels[key] = value;
+    setOwn(labels, key, value);
     parts.push(`${key}=${value}`);
   }
   commitToHistory(d, `LABEL ${parts.join(' ')}`, false);
@@ -133,7 +133,7 @@ export function convertExpose(ctx: ConvertContext, d: DispatchState, c: ExposeIn
     for (const w of expandWords(ctx, env, p)) for (const k of checkPort({ value: w, range: p.range })) keys.add(k);
   }
   const ports = (cfg(d.image).ExposedPorts ??= {});
-  for (const k of keys) ports[k] = {};
+  for (const k of keys) setOwn(ports, k, {});
   const sorted = [...keys].sort();
   commitToHistory(d, `EXPOSE map[${sorted.map((k) => `${k}:{}`).join(' ')}]`, false);
 }
@@ -145,7 +145,7 @@ export function convertVolume(ctx: ConvertContext, d: DispatchState, c: VolumeIn
   for (const v of c.volumes) {
     const path = expandWord(ctx, env, v);
     if (path === '') throw graphError('INSTR_EMPTY_VALUE', 'VOLUME specified can not be an empty string', v.range);
-    vols[path] = {};
+    setOwn(vols, path, {});
     list.push(path);
   }
   commitToHistory(d, `VOLUME ${goSlice(list)}`, false);

@@ -275,6 +275,16 @@ describe('graph shape and digests', () => {
   });
 });
 
+describe('hostile names', () => {
+  it('keeps __proto__ and constructor as ordinary labels, volumes and stage names', async () => {
+    const r = await plan('FROM alpine AS constructor\nLABEL __proto__=x constructor=y\nVOLUME __proto__\n', { contexts: {} });
+    expect(Object.keys(r.config.config!.Labels!)).toEqual(['__proto__', 'constructor']);
+    expect(Object.getPrototypeOf(r.config.config!.Labels)).toBe(Object.prototype);
+    expect(Object.keys(r.config.config!.Volumes!)).toEqual(['__proto__']);
+    expect(r.stages[0]!.baseKind).toBe('image');
+  });
+});
+
 describe('errors', () => {
   it.each([
     ['FROM alpine AS a\nRUN x\n', { target: 'b' }, 'GRAPH_TARGET_NOT_FOUND', undefined],

@@ -21,7 +21,7 @@ import { processWord } from '../shell/index.js';
 import { GraphBuilder } from './builder.js';
 import { dispatchCommand } from './dispatch.js';
 import {
-  type ConvertContext, type DispatchCommand, type DispatchState, GraphCode, graphError, prefixCommand,
+  type ConvertContext, type DispatchCommand, type DispatchState, GraphCode, graphError, prefixCommand, setOwn,
 } from './internal.js';
 import { triggerCommands } from './onbuild.js';
 import { formatPlatform, hostPlatform, parsePlatform } from './platform.js';
@@ -179,7 +179,7 @@ export async function convert(df: Dockerfile, options: ConvertOptions = {}): Pro
     if (v.op.kind === 'source' && v.op.source.kind === 'local') {
       const name = v.op.source.name;
       const named = options.contexts?.[name];
-      contexts[name] = name === 'context' ? (options.contextPath ? { path: options.contextPath } : {}) : named?.type === 'local' ? { path: named.path } : {};
+      setOwn(contexts, name, name === 'context' ? (options.contextPath ? { path: options.contextPath } : {}) : named?.type === 'local' ? { path: named.path } : {});
     }
   }
   const config = finalConfig(ctx, target, options);
@@ -300,7 +300,7 @@ export function emptyImage(p: Platform): ImageConfig {
 function sortKeys<T>(m: Record<string, T> | undefined): Record<string, T> | undefined {
   if (!m) return m;
   const out: Record<string, T> = {};
-  for (const k of Object.keys(m).sort()) out[k] = m[k]!;
+  for (const k of Object.keys(m).sort()) setOwn(out, k, m[k]!);
   return out;
 }
 
@@ -338,7 +338,7 @@ function addStageState(ctx: ConvertContext, stage: Stage): void {
     d.explicitPlatform = true;
   }
   // the stage itself replaced by --build-context NAME=...
-  const own = stage.name ? ctx.options.contexts?.[stage.name] : undefined;
+  const own = stage.name && ctx.options.contexts && Object.hasOwn(ctx.options.contexts, stage.name) ? ctx.options.contexts[stage.name] : undefined;
   if (stage.name && own) {
     d.namedContext = { name: stage.name, context: own };
     d.baseKind = 'context';

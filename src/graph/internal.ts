@@ -176,3 +176,8 @@ export function commitToHistory(d: DispatchState, createdBy: string, withLayer: 
     ...(withLayer ? {} : { empty_layer: true }),
   });
 }
+
+/** `obj[key] = value` that also works for keys like `__proto__` (Dockerfile text is untrusted). */
+export function setOwn<T>(obj: Record<string, T>, key: string, value: T): void {
+  Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+}

@@ -64,6 +64,10 @@ describe('instruction errors', () => {
     if (err.range!.end.line === line) expect(src.slice(column - 1, err.range!.end.column - 1)).toBe(marked);
   });
 
+  it.each(['__proto__', 'constructor', 'toString', 'hasOwnProperty'])('treats %s as an unknown instruction', (kw) => {
+    expect(failure(`FROM a\n${kw} x\n`).code).toBe('INSTR_UNKNOWN_INSTRUCTION');
+  });
+
   it('reports every problem of a file at once', () => {
     const err = failure('FROM a\nRUNN x\nCOPY --form=b c d\nEXPOSE nope\nFROM b AS 1\n');
     expect(err).toBeInstanceOf(DiagnosticsError);

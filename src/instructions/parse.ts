@@ -48,7 +48,8 @@ export const INSTRUCTION_NAMES = Object.keys(PARSERS).map((k) => k.toUpperCase()
 
 /** One AST node -> one typed instruction; throws a located DockerfileError. */
 export function parseInstruction(node: InstructionNode, warnings: Diagnostic[] = []): Instruction {
-  const parser = PARSERS[node.keyword.toLowerCase()];
+  const key = node.keyword.toLowerCase();
+  const parser = Object.hasOwn(PARSERS, key) ? PARSERS[key] : undefined; // never `__proto__` or `constructor`
   if (!parser) {
     const close = suggest(node.keyword, INSTRUCTION_NAMES);
     const range = {

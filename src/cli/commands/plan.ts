@@ -33,8 +33,8 @@ export function parseBuildArgs(list: readonly string[], env: NodeJS.ProcessEnv =
     const eq = a.indexOf('=');
     const key = eq === -1 ? a : a.slice(0, eq);
     if (key === '') throw new UsageError(`invalid --build-arg "${a}"`, 'write --build-arg NAME=VALUE');
-    if (eq !== -1) out[key] = a.slice(eq + 1);
-    else if (env[key] !== undefined) out[key] = env[key]!;
+    const value = eq !== -1 ? a.slice(eq + 1) : Object.hasOwn(env, key) ? env[key] : undefined;
+    if (value !== undefined) Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
   }
   return out;
 }
@@ -46,7 +46,8 @@ function parseBuildContexts(list: readonly string[]): Record<string, NamedContex
     if (eq <= 0) throw new UsageError(`invalid --build-context "${c}"`, 'write --build-context NAME=DIR or NAME=docker-image://REF');
     const name = c.slice(0, eq);
     const value = c.slice(eq + 1);
-    out[name] = value.startsWith('docker-image://') ? { type: 'image', ref: value.slice('docker-image://'.length) } : { type: 'local', path: path.resolve(value) };
+    const named: NamedContext = value.startsWith('docker-image://') ? { type: 'image', ref: value.slice('docker-image://'.length) } : { type: 'local', path: path.resolve(value) };
+    Object.defineProperty(out, name, { value: named, enumerable: true, writable: true, configurable: true });
   }
   return out;
 }
