@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // Push and pull of a 500 MB, 5-layer image on loopback (Debian's docker-registry on 127.0.0.1):
-// kiln's pushImage / pullImage (what `kiln push`/`kiln pull` run; a fresh node process each run) beside `skopeo copy` between the
+// `kiln push` / `kiln pull` (the CLI, a fresh process each run) beside `skopeo copy` between the
 // same registry and an OCI layout. Each push goes to a fresh, empty registry (nothing to skip or
 // mount); each pull goes into an empty store / layout. Prints medians and kiln/skopeo ratios.
 //
-//   node bench/registry.mjs [--runs 5] [--mb 500] [--layers 5]
+//   node bench/registry.mjs [--runs 5] [--mb 500] [--layers 5] [--api]
 // Needs a built dist/ (npm run build), docker-registry and skopeo.
 import { execFileSync } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
@@ -36,7 +36,10 @@ if (!existsSync(path.join(repoRoot, 'dist', 'registry', 'index.js'))) {
 const { openStores } = await import(path.join(repoRoot, 'dist', 'store', 'index.js'));
 
 const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'kiln-bench-reg-'));
-const kilnRun = path.join(here, 'registry-run.mjs');
+// `kiln push -q` / `kiln pull -q` through bin/kiln.js; `--api` runs pushImage/pullImage via registry-run.mjs instead.
+const useApi = process.argv.includes('--api');
+const kilnArgs = (op, root, name) =>
+  useApi ? [path.join(here, 'registry-run.mjs'), op, root, name] : [path.join(repoRoot, 'bin', 'kiln.js'), '--root', root, op, '-q', name];
 const run = (cmd, args, env = {}) => execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...env } });
 // Flush dirty pages first, so no run pays for the writeback of the one before.
 const time = (fn) => {
@@ -77,7 +80,7 @@ try {
       const name = `${reg.host}/bench/img:v1`;
       await stores.images.setName(name, img.manifest);
       await fs.rm(path.join(srcRoot, 'meta', 'registry-sources'), { recursive: true, force: true });
-      res.kilnPush.push(time(() => run(process.execPath, [kilnRun, 'push', srcRoot, name])));
+      res.kilnPush.push(time(() => run(process.execPath, kilnArgs('push', srcRoot, name))));
       await reg.stop();
     }
     {
@@ -91,7 +94,7 @@ try {
       const reg = await startRegistry();
       run('skopeo', ['copy', '-q', '--dest-tls-verify=false', `oci:${layout}:v1`, `docker://${reg.host}/bench/img:v1`], await skopeoEnv(`seed${i}`));
       const root = path.join(tmp, `kiln-pull-${i}`);
-      res.kilnPull.push(time(() => run(process.execPath, [kilnRun, 'pull', root, `${reg.host}/bench/img:v1`])));
+      res.kilnPull.push(time(() => run(process.execPath, kilnArgs('pull', root, `${reg.host}/bench/img:v1`))));
       await fs.rm(root, { recursive: true, force: true });
       const out = path.join(tmp, `skopeo-pull-${i}`);
       const env = await skopeoEnv(`pull${i}`);
