@@ -6,10 +6,9 @@ import { checkChecksum, checkChmod, checkChown, checkDestForSources } from '../i
 import type { CopyInstruction, Located } from '../instructions/types.js';
 import { parseChmod } from '../instructions/values.js';
 import { Inputs } from './builder.js';
-import { meta, ownerOf } from './convert-workdir.js';
 import {
-  commandText, commitToHistory, type ConvertContext, type DispatchState, displayExpand, expandRaw, expandWord, GraphCode, graphError,
-  prefixCommand, stateEnv, uppercaseCmd,
+  commandText, commitToHistory, meta, type ConvertContext, type DispatchState, displayExpand, expandRaw, expandWord, GraphCode, graphError,
+  ownerOf, prefixCommand, stateEnv, uppercaseCmd,
 } from './internal.js';
 import { join, normalizePath } from './paths.js';
 import type { CopyAction, FileMode, Owner, VertexDigest } from './types.js';

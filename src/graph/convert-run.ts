@@ -8,9 +8,8 @@ import { heredocName } from '../instructions/heredoc.js';
 import type { RunInstruction, RunMount } from '../instructions/types.js';
 import { Inputs } from './builder.js';
 import { withShell } from './convert-meta.js';
-import { meta } from './convert-workdir.js';
 import {
-  commandText, commitToHistory, type ConvertContext, type DispatchState, displayExpand, expandWord, GraphCode, graphError, prefixCommand,
+  commandText, commitToHistory, meta, type ConvertContext, type DispatchState, displayExpand, expandWord, GraphCode, graphError, prefixCommand,
   stateEnv, uppercaseCmd,
 } from './internal.js';
 import { clean, join } from './paths.js';

@@ -1,7 +1,8 @@
 import type { WorkdirInstruction } from '../instructions/types.js';
 import { Inputs } from './builder.js';
 import {
-  commandText, commitToHistory, type ConvertContext, type DispatchState, displayExpand, expandWord, prefixCommand, stateEnv, uppercaseCmd,
+  commandText, commitToHistory, type ConvertContext, type DispatchState, displayExpand, expandWord, meta, ownerOf, prefixCommand, stateEnv,
+  uppercaseCmd,
 } from './internal.js';
 import { normalizeWorkdir } from './paths.js';
 import type { MkdirAction } from './types.js';
@@ -25,26 +26,4 @@ export function convertWorkdir(ctx: ConvertContext, d: DispatchState, c: Workdir
   const root = ctx.builder.add({ kind: 'file', base, actions: [mkdir], platform: d.state.platform }, inputs.list, name, [c.range], meta(ctx, d, c));
   d.state = { ...d.state, root };
   commitToHistory(d, `WORKDIR ${wd}`, true);
-}
-
-export function ownerOf(spec: string): { user: string; group?: string } {
-  const i = spec.indexOf(':');
-  return i === -1 ? { user: spec } : { user: spec.slice(0, i), group: spec.slice(i + 1) };
-}
-
-export interface CommandMeta {
-  stage?: string;
-  command: string;
-  ignoreCache?: boolean;
-  proxyEnv?: Record<string, string>;
-  args?: string[];
-}
-
-/** Vertex hints for an instruction's vertex (never part of the digest). */
-export function meta(ctx: ConvertContext, d: DispatchState, c: { keyword: string; original: string; node: { flags: { text: string }[] } }): CommandMeta {
-  const m: CommandMeta = { command: [c.keyword, ...c.node.flags.map((f) => f.text), c.original].filter((s) => s !== '').join(' ') };
-  const stage = d.name ?? d.stageName;
-  if (stage) m.stage = stage;
-  if (d.name && ctx.options.noCacheFilter?.some((n) => n.toLowerCase() === d.name)) m.ignoreCache = true;
-  return m;
 }

@@ -181,3 +181,26 @@ export function commitToHistory(d: DispatchState, createdBy: string, withLayer: 
 export function setOwn<T>(obj: Record<string, T>, key: string, value: T): void {
   Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
 }
+
+/** `user[:group]` as written in USER or --chown. */
+export function ownerOf(spec: string): { user: string; group?: string } {
+  const i = spec.indexOf(':');
+  return i === -1 ? { user: spec } : { user: spec.slice(0, i), group: spec.slice(i + 1) };
+}
+
+export interface CommandMeta {
+  stage?: string;
+  command: string;
+  ignoreCache?: boolean;
+  proxyEnv?: Record<string, string>;
+  args?: string[];
+}
+
+/** Vertex hints for an instruction's vertex (never part of the digest). */
+export function meta(ctx: ConvertContext, d: DispatchState, c: { keyword: string; original: string; node: { flags: { text: string }[] } }): CommandMeta {
+  const m: CommandMeta = { command: [c.keyword, ...c.node.flags.map((f) => f.text), c.original].filter((s) => s !== '').join(' ') };
+  const stage = d.name ?? d.stageName;
+  if (stage) m.stage = stage;
+  if (d.name && ctx.options.noCacheFilter?.some((n) => n.toLowerCase() === d.name)) m.ignoreCache = true;
+  return m;
+}
