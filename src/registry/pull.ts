@@ -102,7 +102,15 @@ export async function pullImage(reference: string, opts: PullOptions): Promise<P
   // Blobs written before the name exists are pinned against a concurrent GC.
   const lease = await createLease(opts.root);
   try {
-    const top = await client.fetchManifest(ref.repository, ref.digest ?? ref.tag!, ref.digest ? { digest: ref.digest } : undefined);
+    const top = await client.fetchManifest(ref.repository, ref.digest ?? ref.tag!, ref.digest ? { digest: ref.digest } : undefined).catch((err: unknown) => {
+      if (err instanceof RegistryError && err.code === 'REGISTRY_NOT_FOUND') {
+        throw new RegistryError('REGISTRY_NOT_FOUND', `manifest for ${formatReference(ref)} not found: manifest unknown`, {
+          cause: err,
+          hint: 'check the name and tag (the repository may also be private: "kiln login")',
+        });
+      }
+      throw err;
+    });
     let doc = top;
     let platform: Platform | undefined;
     if (top.kind === 'index') {
