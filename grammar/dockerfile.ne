@@ -22,20 +22,24 @@ function escapeRe(c: string): string {
   return c.replace(/[\\^$.*+?()[\]{}|-]/g, '\\$&');
 }
 
+// End of input. Not `$`: moo compiles its rules with the `m` flag, where `$` also matches
+// before \r, \n, U+2028 and U+2029 in the middle of the text.
+const END = '(?![^])';
+
 /** A moo lexer for the flag region, for one escape token. */
 export function makeHeadLexer(escape: string): moo.Lexer {
   const e = escapeRe(escape);
   // inside a quote: any byte but the quote and the escape token; escape + any byte;
   // an escape token at the very end is dropped; an unterminated quote runs to the end.
-  const sq = `'(?:[^'${e}]|${e}[^]|${e}$)*(?:'|$)`;
-  const dq = `"(?:[^"${e}]|${e}[^]|${e}$)*(?:"|$)`;
-  const plain = `[^${SPACE}'"${e}]|${e}[^]|${e}$`;
+  const sq = `'(?:[^'${e}]|${e}[^]|${e}${END})*(?:'|${END})`;
+  const dq = `"(?:[^"${e}]|${e}[^]|${e}${END})*(?:"|${END})`;
+  const plain = `[^${SPACE}'"${e}]|${e}[^]|${e}${END}`;
   // Whitespace after a flag (or after a lone `--`) belongs to that token: fewer tokens
   // make the Earley parse cheaper, and the grammar needs no whitespace symbols.
   return moo.states({
     flags: {
       ws: { match: new RegExp(`[${SPACE}]+`), lineBreaks: true },
-      dashdash: { match: new RegExp(`--(?:[${SPACE}]+|$)`), lineBreaks: true, next: 'tail' },
+      dashdash: { match: new RegExp(`--(?:[${SPACE}]+|${END})`), lineBreaks: true, next: 'tail' },
       flag: { match: new RegExp(`--(?:${sq}|${dq}|${plain})*[${SPACE}]*`), lineBreaks: true },
       rest: { match: /[^]+/, lineBreaks: true },
     },

@@ -23,15 +23,19 @@ function escapeRe(c: string): string {
   return c.replace(/[\\^$.*+?()[\]{}|-]/g, '\\$&');
 }
 
+// End of input. Not `$`: moo compiles its rules with the `m` flag, where `$` also matches
+// before \r, \n, U+2028 and U+2029 in the middle of the text.
+const END = '(?![^])';
+
 /** A moo lexer for words with one escape token (`\` or a backtick). */
 export function makeWordsLexer(escape: string): moo.Lexer {
   const e = escapeRe(escape);
-  const single = `'[^']*(?:'|$)`;
-  const double = `"(?:[^"${e}]|${e}[^])*(?:"|(?=${e}?$))`;
+  const single = `'[^']*(?:'|${END})`;
+  const double = `"(?:[^"${e}]|${e}[^])*(?:"|(?=${e}?${END}))`;
   const plain = `[^${SPACE}'"${e}]|${e}[^]`;
   return moo.compile({
     ws: { match: new RegExp(`[${SPACE}]+`), lineBreaks: true },
-    dangle: new RegExp(`${e}$`),
+    dangle: new RegExp(`${e}${END}`),
     chunk: { match: new RegExp(`(?:${single}|${double}|${plain})+`), lineBreaks: true },
   });
 }

@@ -58,6 +58,9 @@ describe('dump of single instructions (behaviour of the upstream parser)', () =>
     ['CMD ["\\u2028\\ud83d\\ude00 \\u00e9"]', '(cmd "\\u2028😀 é")'],
     ['FRÖM x', '(fröm "")'],
     ['__proto__ x', '(__proto__ "")'],
+    // an escape token before U+2028 or \r escapes it (moo's `m` flag must not end the text there)
+    ['ARG a\\\u2028b c', '(arg "a\\\\\\u2028b" "c")'],
+    ['ENV a=\\\r b=c', '(env "a" "\\\\\\r" "=" "b" "c" "=")'],
     ['constructor', '(constructor "")'],
     ['RUN echo # not a comment', '(run "echo # not a comment")'],
   ])('%j', (input, expected) => {

@@ -103,7 +103,7 @@ describe('hostile inputs', () => {
 });
 
 describe('grammar unambiguity on random input', () => {
-  const flagText = fc.array(fc.constantFrom('--', '-', 'a', '=', ' ', '\t', '"', "'", '\\', '`', 'é', '\n'), { maxLength: 30 }).map((a) => a.join(''));
+  const flagText = fc.array(fc.constantFrom('--', '-', 'a', '=', ' ', '\t', '"', "'", '\\', '`', 'é', '\n', '\r', '\u2028'), { maxLength: 30 }).map((a) => a.join(''));
   it('the flag grammar never has more than one parse (exactly one for every lexable input)', () => {
     fc.assert(
       fc.property(flagText, (s) => {

@@ -93,7 +93,7 @@ function oracleWords(rest: string, escape = '\\'): Piece[] {
   return words;
 }
 
-const alphabet = fc.constantFrom('a', 'b', '=', ' ', '\t', '\u00a0', '"', "'", '\\', '`', 'é', '😀', '$', '{', '}');
+const alphabet = fc.constantFrom('a', 'b', '=', ' ', '\t', '\u00a0', '\u2028', '\r', '"', "'", '\\', '`', 'é', '😀', '$', '{', '}');
 const text = fc.array(alphabet, { maxLength: 25 }).map((a) => a.join(''));
 
 describe('words grammar (grammar/words.ne) agrees with upstream\'s parseWords state machine', () => {
