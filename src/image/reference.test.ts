@@ -94,6 +94,12 @@ describe('parseReference (docker ParseNormalizedNamed + TagNameOnly)', () => {
     });
   }
 
+  it('rejects very long input quickly (no regex backtracking on untrusted names)', () => {
+    for (const s of ['a.'.repeat(100_000), `${'a-'.repeat(100_000)}!`, 'a/'.repeat(100_000)]) {
+      expect(() => parseReference(s)).toThrow(/too long/);
+    }
+  });
+
   it('familiarString shortens qualified names', () => {
     expect(familiarString('docker.io/library/bb:latest')).toBe('bb:latest');
     expect(familiarString('docker.io/user/x')).toBe('user/x');

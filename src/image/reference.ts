@@ -145,6 +145,8 @@ function suffix(tag: string | undefined, digest: string | undefined): string {
  */
 export function parseReference(s: string, options: ParseReferenceOptions = {}): Reference {
   if (typeof s !== 'string' || s === '') throw invalid('invalid reference format: repository name must have at least one component', String(s));
+  // no valid reference is longer (name 255 + tag 128 + digest); checked before any regular expression runs
+  if (s.length > 1024) throw invalid(`invalid reference format: ${s.length} characters is too long for an image reference`, `${s.slice(0, 40)}…`);
   if (IDENTIFIER_RE.test(s)) {
     throw invalid(`invalid repository name (${s}), cannot specify 64-byte hexadecimal strings`, s);
   }
