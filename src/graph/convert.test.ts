@@ -47,6 +47,13 @@ describe('ARG scoping', () => {
     expect(r.warnings[0]!.range!.start).toEqual({ line: 2, column: 6 });
   });
 
+  it('warns about undefined variables, not about declared ARGs without a value', async () => {
+    const r = await plan('FROM alpine\nARG EMPTY\nENV APP=/app\nWORKDIR $APPP/$EMPTY\nCOPY x ${APP}/\n');
+    expect(r.warnings.map((w) => [w.code, w.message, w.range!.start.line])).toEqual([
+      ['GRAPH_UNDEFINED_VAR', "usage of undefined variable '$APPP' (did you mean $APP?)", 4],
+    ]);
+  });
+
   it('warns about build args nothing declares', async () => {
     const r = await plan('ARG USED\nFROM alpine\nARG LOCAL\n', { buildArgs: { USED: '1', LOCAL: '2', TYPO: '3', HTTP_PROXY: 'x', TARGETARCH: 'arm64' } });
     expect(r.warnings).toEqual([expect.objectContaining({ code: 'GRAPH_UNUSED_BUILD_ARG', message: 'one or more build-args [TYPO] were not consumed' })]);

@@ -57,6 +57,7 @@ export async function convert(df: Dockerfile, options: ConvertOptions = {}): Pro
     byName: new Map(),
     ctxPaths: new Set(),
     warnings: [...df.warnings],
+    reportedUndefined: new Set(),
     contextVertex: () => ctx.localVertex('context'),
     localVertex: (name) =>
       builder.add(
@@ -144,6 +145,7 @@ export async function convert(df: Dockerfile, options: ConvertOptions = {}): Pro
     d.dispatched = true;
     for (const cmd of d.commands) {
       d.cmdIsOnBuild = cmd.onbuild;
+      ctx.currentArgs = new Set(d.buildArgs.map((a) => a.key));
       try {
         dispatchCommand(ctx, d, cmd);
       } catch (err) {

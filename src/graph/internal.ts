@@ -6,7 +6,8 @@ import { DockerfileError, KilnError } from '../diagnostics/errors.js';
 import type { Diagnostic, SourceRange } from '../diagnostics/types.js';
 import type { ImageConfig, Platform } from '../image/types.js';
 import type { Command, Located, Stage } from '../instructions/types.js';
-import { processWord, processWords } from '../shell/index.js';
+import { processWord } from '../shell/index.js';
+import { suggest } from '../instructions/suggest.js';
 import type { GraphBuilder } from './builder.js';
 import { envMap, type State } from './state.js';
 import type { ConvertOptions, NamedContext, VertexDigest } from './types.js';
@@ -98,6 +99,9 @@ export interface ConvertContext {
   contextVertex(): VertexDigest;
   localVertex(name: string): VertexDigest;
   warnings: Diagnostic[];
+  /** ARG names declared in the stage being dispatched (set per command). */
+  currentArgs?: Set<string>;
+  reportedUndefined: Set<string>;
 }
 
 function wrapExpansionError(err: unknown, range: SourceRange): never {
@@ -111,7 +115,9 @@ function wrapExpansionError(err: unknown, range: SourceRange): never {
 /** ProcessWord with the stage's variables (quotes removed, variables expanded). */
 export function expandWord(ctx: ConvertContext, env: Map<string, string>, loc: Located): string {
   try {
-    return processWord(loc.value, env, { escapeToken: ctx.escape, range: loc.range }).result;
+    const r = processWord(loc.value, env, { escapeToken: ctx.escape, range: loc.range });
+    reportUndefined(ctx, env, r.unmatched, loc.range);
+    return r.result;
   } catch (err) {
     wrapExpansionError(err, loc.range);
   }
@@ -119,9 +125,32 @@ export function expandWord(ctx: ConvertContext, env: Map<string, string>, loc: L
 
 export function expandWords(ctx: ConvertContext, env: Map<string, string>, loc: Located): string[] {
   try {
-    return processWords(loc.value, env, { escapeToken: ctx.escape, range: loc.range });
+    const r = processWord(loc.value, env, { escapeToken: ctx.escape, range: loc.range });
+    reportUndefined(ctx, env, r.unmatched, loc.range);
+    return r.words;
   } catch (err) {
     wrapExpansionError(err, loc.range);
+  }
+}
+
+/**
+ * BuildKit's UndefinedVar check: a variable that is neither in the environment nor a declared
+ * ARG of the stage expands to nothing, which is usually a typo. One warning per name and line.
+ */
+function reportUndefined(ctx: ConvertContext, env: Map<string, string>, unmatched: ReadonlySet<string>, range: SourceRange): void {
+  if (unmatched.size === 0) return;
+  for (const name of unmatched) {
+    if (ctx.currentArgs?.has(name)) continue;
+    const key = `${name}\0${range.start.line}`;
+    if (ctx.reportedUndefined.has(key)) continue;
+    ctx.reportedUndefined.add(key);
+    const close = suggest(name, [...env.keys()]);
+    ctx.warnings.push({
+      severity: 'warning',
+      code: 'GRAPH_UNDEFINED_VAR',
+      message: `usage of undefined variable '$${name}'${close ? ` (did you mean $${close}?)` : ''}`,
+      range,
+    });
   }
 }
 
