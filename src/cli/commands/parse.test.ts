@@ -85,6 +85,15 @@ describe('kiln parse', () => {
     expect(r.out).toBe('');
   });
 
+  it('prints warnings with their location on stderr, the tree on stdout', async () => {
+    const f = write('warn', 'FROM a\nRUN a \\\n\n  b\n');
+    const r = await run(['parse', '-f', f]);
+    expect(r.code).toBe(0);
+    expect(r.out).toBe('(from "a")\n(run "a   b")\n');
+    expect(r.err).toContain(`${f}:2:1: warning: Empty continuation line found in: RUN a   b [PARSE_EMPTY_CONTINUATION]`);
+    expect(r.err).toContain('> 2 | RUN a \\');
+  });
+
   it('a missing Dockerfile is a clear error', async () => {
     const r = await run(['parse', '-f', path.join(dir, 'nope')]);
     expect(r.code).toBe(1);

@@ -35,13 +35,14 @@ export async function parseAction(ctx: CliContext, opts: ParseCommandOptions, st
     }
   }
   const name = file === '-' ? '<stdin>' : file;
-  ctx.sources.set(name, bytes.toString('utf8'));
+  const source = bytes.toString('utf8');
+  ctx.sources.set(name, source);
   const ast = parse(bytes, { file: name });
   if (opts.json) {
     ctx.stdout.write(`${stringifyJsonAst(astToJson(ast))}\n`);
     return;
   }
-  for (const w of ast.warnings) ctx.stderr.write(`${formatDiagnostic(w)}\n`);
+  for (const w of ast.warnings) ctx.stderr.write(`${formatDiagnostic(w, { source })}\n`);
   ctx.stdout.write(dump(ast));
 }
 
