@@ -89,7 +89,7 @@ export function register(program: Command, ctx: CliContext): void {
   const system = program.command('system').description('Manage the kiln store');
   system
     .command('df')
-    .description('Show disk usage (images, containers, volumes, build cache)')
+    .description('Show disk usage (images, containers, volumes, build cache); image and cache sizes are the stored, compressed blobs')
     .option('--format <format>', 'table or json', 'table')
     .action(async (opts: { format?: string }) => dfAction(ctx, opts));
   system
