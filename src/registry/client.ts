@@ -98,20 +98,29 @@ export class RegistryClient {
     if (expected?.size !== undefined && expected.size > MANIFEST_SIZE_LIMIT) {
       throw new RegistryError('REGISTRY_TOO_LARGE', `manifest ${reference} of ${expected.size} bytes exceeds the ${MANIFEST_SIZE_LIMIT}-byte limit`);
     }
-    const res = await this.transport.request({
-      method: 'GET',
-      url: `/v2/${repository}/manifests/${reference}`,
-      headers: { Accept: ACCEPT_MANIFESTS },
-      scope,
-      expect: [200],
-    });
     const what = `manifest ${repository}:${reference}`;
-    const bytes = await readBody(res, limit, this.transport.timeoutMs, what).catch((err: unknown) => {
-      if (err instanceof RegistryError && err.code === 'REGISTRY_TOO_LARGE' && expected?.size !== undefined) {
-        throw new RegistryError('REGISTRY_SIZE_MISMATCH', `${what}: more than the ${expected.size} bytes its descriptor promises`, { cause: err });
+    // A body cut off or stalled is fetched again (the request itself already retries 5xx and resets).
+    let got: { res: import('node:http').IncomingMessage; bytes: Buffer } | undefined;
+    for (let attempt = 1; !got; attempt++) {
+      const res = await this.transport.request({
+        method: 'GET',
+        url: `/v2/${repository}/manifests/${reference}`,
+        headers: { Accept: ACCEPT_MANIFESTS },
+        scope,
+        expect: [200],
+      });
+      try {
+        got = { res, bytes: await readBody(res, limit, this.transport.timeoutMs, what) };
+      } catch (err) {
+        if (err instanceof RegistryError && err.code === 'REGISTRY_TOO_LARGE' && expected?.size !== undefined) {
+          throw new RegistryError('REGISTRY_SIZE_MISMATCH', `${what}: more than the ${expected.size} bytes its descriptor promises`, { cause: err });
+        }
+        const bodyFailure = err instanceof RegistryError && (err.code === 'REGISTRY_TRUNCATED' || err.code === 'REGISTRY_TIMEOUT');
+        if (!bodyFailure || attempt >= this.transport.attempts) throw err;
+        await this.transport.backoff(attempt, err);
       }
-      throw err;
-    });
+    }
+    const { res, bytes } = got;
     const digest = sha256Digest(bytes);
     const wantDigest = expected?.digest ?? (byDigest ? (reference as Digest) : undefined);
     if (wantDigest && digest !== wantDigest) {

@@ -100,6 +100,13 @@ describe.skipIf(!!reason)('a fault-injecting proxy in front of docker-registry',
     expect(r.blobs).toContain(img.layers[0]!.digest);
   });
 
+  it('fetches a manifest again when its body was cut off', async () => {
+    const r = await pull([{ path: manifestPath, fault: { kind: 'truncate' }, times: 1 }]);
+    expect(r.error).toBeUndefined();
+    expect(r.named).toBe(true);
+    expect(proxy.log.filter((e) => manifestPath.test(e.path))).toHaveLength(2);
+  });
+
   it('gives up on a registry that keeps answering 503, storing nothing', async () => {
     const r = await pull([{ path: manifestPath, fault: { kind: 'status', status: 503 } }], { attempts: 3 });
     expectRejected(r, 'REGISTRY_HTTP');
