@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import { Readable as ReadableStream } from 'node:stream';
 import type { Descriptor, Digest } from '../image/types.js';
@@ -100,7 +101,7 @@ export class RegistryClient {
     }
     const what = `manifest ${repository}:${reference}`;
     // A body cut off or stalled is fetched again (the request itself already retries 5xx and resets).
-    let got: { res: import('node:http').IncomingMessage; bytes: Buffer } | undefined;
+    let got: { res: IncomingMessage; bytes: Buffer } | undefined;
     for (let attempt = 1; !got; attempt++) {
       const res = await this.transport.request({
         method: 'GET',
