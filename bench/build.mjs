@@ -1,145 +1,232 @@
-// kiln build benchmark (issue 5), scenarios S1-S6, side by side with BuildKit (`docker build`,
-// when a docker daemon answers) and buildah (when installed). Prints medians and ratios.
+// kiln build benchmark (issue 5): scenarios S1-S6 side by side with BuildKit (docker 20.10's,
+// when a docker daemon answers) and buildah (when installed). Prints every run with the load
+// average beside it, then medians of wall time and CPU, and the ratios kiln/peer.
 //
-//   npm run build && node bench/build.mjs [--runs 3] [--scale 1] [--only S1,S3]
+//   npm run build && node bench/build.mjs [--runs 3] [--quick] [--only S1,S3] [--peers kiln,buildkit]
+//        [--kiln path/to/bin/kiln.js] [--dockerd-pid PID] [--json out.json]
 //
-// --scale shrinks the data sizes (0.1 = a tenth of the files and bytes) for slow machines; the
-// figures printed say which scale was used. Needs root, busybox-static and the built runtime.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+// Needs root and busybox-static. All peers start from the same busybox rootfs tarball
+// (scripts/busybox-rootfs.sh; no registry is used): `kiln import`, `docker import`, and for
+// buildah `buildah add` into a scratch container. Cache state is matched per scenario:
+//   cold  = kiln: a fresh root; BuildKit: `docker builder prune -af` and the built images removed;
+//           buildah: every image and container removed, busybox re-imported (reset is not timed)
+//   no-op = an immediate rebuild after an untimed warm-up build
+// Runs are interleaved (run 1 of every peer, then run 2 ...; the order rotates) so a change of
+// load on a shared machine hits every peer alike. --quick shrinks S5/S6 for a smoke run.
+// The docker CLI is /usr/bin/docker (Debian's, with the BuildKit client built in; set
+// DOCKER_HOST for a daemon on another socket). CPU for BuildKit counts dockerd's CPU when its
+// pid is known (--dockerd-pid, or /var/run/docker.pid).
+import { execFileSync } from 'node:child_process';
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { makeContext, touchedFile } from './build-fixtures.mjs';
+import { buildahPeer, buildkitPeer, kilnPeer } from './build-peers.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const opt = (name, def) => {
   const i = process.argv.indexOf(name);
   return i > 0 ? process.argv[i + 1] : def;
 };
+const QUICK = process.argv.includes('--quick');
 const RUNS = Number(opt('--runs', 3));
-const SCALE = Number(opt('--scale', 1));
-const ONLY = opt('--only', 'S1,S2,S3,S4,S5,S6').split(',');
-const kilnBin = path.join(repo, 'bin/kiln.js');
-if (process.getuid() !== 0) throw new Error('needs root');
+const ALL = ['S1', 'S1j4', 'S2', 'S3', 'S4', 'S5', 'S6', 'S6n'];
+const ONLY = opt('--only', ALL.join(',')).split(',');
+const PEERS = opt('--peers', 'kiln,buildkit,buildah').split(',');
+const kilnBin = path.resolve(opt('--kiln', path.join(repo, 'bin/kiln.js')));
+const jsonOut = opt('--json');
+if (!Number.isInteger(RUNS) || RUNS < 1) throw new Error('--runs: a positive whole number');
+for (const id of ONLY) if (!ALL.includes(id)) throw new Error(`--only: unknown scenario ${id} (${ALL.join(', ')})`);
+if (process.getuid() !== 0) {
+  console.error('bench/build.mjs needs root (builds run containers and mount snapshots)');
+  process.exit(2);
+}
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'kiln-bench-build-'));
-const root = path.join(work, 'root');
-process.on('exit', () => rmSync(work, { recursive: true, force: true }));
+const load = () => os.loadavg()[0];
+const fmtLoad = () => os.loadavg().map((l) => l.toFixed(2)).join(', ');
+const s = (ms) => `${(ms / 1000).toFixed(2)} s`;
+const median = (xs) => {
+  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (!v.length) return NaN;
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+};
 
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+// ---- peers ---------------------------------------------------------------------------------------
+const all = [
+  kilnPeer({ kilnBin, work }),
+  buildkitPeer({ dockerdPid: opt('--dockerd-pid') }),
+  buildahPeer({ work }),
+];
+const peers = [];
+for (const p of all) {
+  if (!PEERS.includes(p.name)) continue;
+  const why = p.reason();
+  if (why) console.log(`skipping ${p.name}: ${why}`);
+  else peers.push(p);
 }
-function timed(cmd, args, env = {}) {
-  const t = process.hrtime.bigint();
-  const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env }, maxBuffer: 256 << 20 });
-  const ms = Number(process.hrtime.bigint() - t) / 1e6;
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${String(r.stderr).slice(-2000)}`);
-  return ms;
-}
+if (!peers.some((p) => p.name === 'kiln')) throw new Error(`kiln is not usable: ${all[0].reason()}`);
 
-// ---- peers -------------------------------------------------------------------------------------
-const peers = [{ name: 'kiln', build: (ctx, extra = []) => timed(process.execPath, [kilnBin, '--root', root, 'build', '--progress', 'quiet', ...extra, ctx]) }];
-const dockerOk = spawnSync('docker', ['info'], { stdio: 'ignore' }).status === 0;
-if (dockerOk) {
-  execFileSync('sh', ['-c', `bash ${repo}/scripts/busybox-rootfs.sh - | docker import - busybox:latest`]);
-  peers.push({
-    name: 'buildkit',
-    build: (ctx, extra = []) => timed('docker', ['build', '-q', ...extra.filter((e) => !e.startsWith('--jobs')), ctx], { DOCKER_BUILDKIT: '1' }),
-  });
-}
-const buildahOk = spawnSync('buildah', ['--version'], { stdio: 'ignore' }).status === 0;
-if (buildahOk) {
-  execFileSync('sh', ['-c', `bash ${repo}/scripts/busybox-rootfs.sh - > ${work}/bb.tar && buildah from --name bbimp scratch >/dev/null && buildah add bbimp ${work}/bb.tar / >/dev/null && buildah commit bbimp busybox:latest >/dev/null`]);
-  peers.push({ name: 'buildah', build: (ctx, extra = []) => timed('buildah', ['bud', '-q', '--layers', ...(extra.includes('--no-cache') ? ['--no-cache'] : []), ctx]) });
-}
-console.log(`peers: ${peers.map((p) => p.name).join(', ')}${dockerOk ? '' : ' (no docker daemon: BuildKit not measured)'}${buildahOk ? '' : ' (buildah not installed)'}`);
-console.log(`runs: ${RUNS}, scale: ${SCALE}, cores: ${os.availableParallelism()}, load: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
-
-execFileSync('sh', ['-c', `bash ${repo}/scripts/busybox-rootfs.sh - | ${process.execPath} ${kilnBin} --root ${root} import - busybox:latest >/dev/null`]);
-
-// ---- fixtures ----------------------------------------------------------------------------------
-function context(name, files, totalBytes) {
-  const dir = path.join(work, name);
-  const n = Math.max(1, Math.round(files * SCALE));
-  const size = Math.max(1, Math.floor((totalBytes * SCALE) / n));
-  const chunk = Buffer.alloc(size);
-  for (let i = 0; i < n; i++) {
-    const sub = path.join(dir, 'src', `d${i % 100}`);
-    if (i < 100) mkdirSync(sub, { recursive: true });
-    chunk.writeUInt32LE(i, 0);
-    writeFileSync(path.join(sub, `f${i}.bin`), chunk);
+let kilnRev = process.env.KILN_REV;
+if (!kilnRev) {
+  try {
+    kilnRev = execFileSync('git', ['-C', path.dirname(path.dirname(kilnBin)), 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    kilnRev = 'unknown';
   }
-  return { dir, n, size };
+}
+console.log(`# kiln build benchmark  ${new Date().toISOString()}`);
+console.log(`kiln ${kilnRev} (${kilnBin}); ${peers.filter((p) => p.version).map((p) => `${p.name}: ${p.version}`).join('; ')}`);
+console.log(`runs: ${RUNS}${QUICK ? ', --quick (S5/S6 scaled down)' : ''}; cores: ${os.availableParallelism()}; memory: ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; load average: ${fmtLoad()}`);
+
+const baseTar = path.join(work, 'busybox.tar');
+execFileSync('bash', [path.join(repo, 'scripts/busybox-rootfs.sh'), baseTar], { stdio: ['ignore', 'ignore', 'inherit'] });
+for (const p of [...peers]) {
+  try {
+    p.setup(baseTar);
+    p.reset();
+  } catch (e) {
+    console.log(`skipping ${p.name}: set-up failed: ${e.message}`);
+    peers.splice(peers.indexOf(p), 1);
+  }
 }
 
+// ---- scenarios -----------------------------------------------------------------------------------
+function dockerfileDir(name, text) {
+  const dir = path.join(work, name);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'Dockerfile'), text);
+  return dir;
+}
+const want = (...ids) => ids.some((id) => ONLY.includes(id));
+
+const S1 = want('S1', 'S1j4')
+  ? dockerfileDir(
+      's1',
+      [1, 2, 3, 4].map((i) => `FROM busybox AS s${i}\nRUN sleep 1 && echo ${i} > /r${i}\n\n`).join('') +
+        `FROM busybox\n${[1, 2, 3, 4].map((i) => `COPY --from=s${i} /r${i} /r${i}\n`).join('')}`,
+    )
+  : null;
+
+// S2: 2,000 files / 50 MB of source, a dependency stage, a RUN writing 100 MB, a slim final stage.
+const S2 = want('S2', 'S3', 'S4') ? makeContext(path.join(work, 's2'), { files: 2000, bytes: 50e6, seed: 2 }) : null;
+if (S2) {
+  writeFileSync(
+    path.join(S2.dir, 'Dockerfile'),
+    `FROM busybox AS deps
+RUN mkdir /deps && echo lib1 lib2 > /deps/list
+
+FROM busybox AS build
+COPY --from=deps /deps /deps
+COPY src /src
+RUN dd if=/dev/urandom of=/app.bin bs=1048576 count=100 2>/dev/null && find /src -type f | wc -l > /count
+
+FROM busybox
+COPY --from=build /app.bin /count /app/
+`,
+  );
+}
+
+const S5 = want('S5')
+  ? (() => {
+      const mib = QUICK ? 64 : 512;
+      const small = QUICK ? 1000 : 10000;
+      return {
+        mib,
+        small,
+        dir: dockerfileDir(
+          's5',
+          `FROM busybox
+RUN dd if=/dev/urandom of=/big bs=1048576 count=${mib} 2>/dev/null && mkdir /many && cd /many && i=0 && while [ $i -lt ${small} ]; do echo $i > f$i; i=$((i+1)); done
+`,
+        ),
+      };
+    })()
+  : null;
+
+const S6 = want('S6', 'S6n') ? makeContext(path.join(work, 's6'), QUICK ? { files: 2000, bytes: 100e6, seed: 6 } : { files: 20000, bytes: 1e9, seed: 6 }) : null;
+if (S6) writeFileSync(path.join(S6.dir, 'Dockerfile'), 'FROM busybox\nCOPY . /src\n');
+
+const mb = (c) => `${c.files} files / ${(c.bytes / 1e6).toFixed(0)} MB`;
+let touches = 0;
+const scenarios = [
+  { id: 'S1', what: 'four `RUN sleep 1` stages joined by COPY --from, cold (kiln default --jobs = cores)', dir: S1, tag: 'kbench-s1', mode: 'cold' },
+  { id: 'S1j4', what: 'S1 with --jobs 4 for kiln and buildah (BuildKit has no limit)', dir: S1, tag: 'kbench-s1', mode: 'cold', jobs: 4 },
+  { id: 'S2', what: S2 && `cold multi-stage build, ${mb(S2)} context, RUN writing 100 MB`, dir: S2?.dir, tag: 'kbench-s2', mode: 'cold' },
+  { id: 'S3', what: 'no-op rebuild of S2', dir: S2?.dir, tag: 'kbench-s2', mode: 'noop' },
+  {
+    id: 'S4',
+    what: 'S2 after one context file changed',
+    dir: S2?.dir,
+    tag: 'kbench-s2',
+    mode: 'noop',
+    before: () => appendFileSync(touchedFile(S2.dir), `// change ${++touches}\n`),
+  },
+  { id: 'S5', what: S5 && `RUN writing one ${S5.mib} MiB file and ${S5.small} small files, cold`, dir: S5?.dir, tag: 'kbench-s5', mode: 'cold' },
+  { id: 'S6', what: S6 && `COPY . /src of ${mb(S6)}, cold`, dir: S6?.dir, tag: 'kbench-s6', mode: 'cold' },
+  { id: 'S6n', what: 'S6 no-op rebuild', dir: S6?.dir, tag: 'kbench-s6', mode: 'noop' },
+].filter((sc) => ONLY.includes(sc.id));
+
+// ---- measuring -----------------------------------------------------------------------------------
 const results = [];
-function scenario(id, what, fn) {
-  if (!ONLY.includes(id)) return;
-  const row = { id, what, times: {} };
-  for (const p of peers) {
-    try {
-      row.times[p.name] = fn(p);
-    } catch (err) {
-      row.times[p.name] = NaN;
-      console.error(`${id} ${p.name}: ${err.message.split('\n')[0]}`);
+for (const sc of scenarios) {
+  console.log(`\n## ${sc.id}: ${sc.what}`);
+  const row = { id: sc.id, what: sc.what, peers: {} };
+  for (const p of peers) row.peers[p.name] = { wall: [], cpu: [], load: [], error: null };
+  for (let run = 0; run < RUNS; run++) {
+    const order = peers.map((_, i) => peers[(i + run) % peers.length]);
+    for (const p of order) {
+      const r = row.peers[p.name];
+      if (r.error) continue;
+      const opts = { tag: sc.tag, jobs: sc.jobs };
+      try {
+        if (sc.mode === 'cold') p.reset();
+        else if (run === 0) p.build(sc.dir, opts); // warm-up: the state a no-op rebuild starts from
+        sc.before?.();
+        const l0 = load();
+        const { ms, cpuMs } = p.build(sc.dir, opts);
+        const l1 = load();
+        r.wall.push(ms);
+        r.cpu.push(cpuMs);
+        r.load.push((l0 + l1) / 2);
+        console.log(`${sc.id} run ${run + 1} ${p.name.padEnd(8)} ${s(ms).padStart(9)}  cpu ${s(cpuMs).padStart(9)}  load ${l0.toFixed(2)} -> ${l1.toFixed(2)}`);
+      } catch (e) {
+        r.error = e.message;
+        console.log(`${sc.id} ${p.name} FAILED: ${e.message}`);
+      }
     }
   }
   results.push(row);
-  const k = row.times.kiln;
-  const cols = peers.map((p) => `${p.name} ${Number.isNaN(row.times[p.name]) ? 'failed' : `${(row.times[p.name] / 1000).toFixed(2)}s`}${p.name !== 'kiln' && k ? ` (kiln/${p.name} ${(k / row.times[p.name]).toFixed(2)})` : ''}`);
-  console.log(`${id} ${what}: ${cols.join(', ')}`);
-}
-const runs = (f) => median(Array.from({ length: RUNS }, f));
-
-// S1: four independent `RUN sleep 1` stages joined by COPY --from (aim: under 1.2 s)
-const s1 = path.join(work, 's1');
-mkdirSync(s1);
-writeFileSync(
-  path.join(s1, 'Dockerfile'),
-  [1, 2, 3, 4].map((i) => `FROM busybox AS s${i}\nRUN sleep 1 && echo ${i} > /r${i}\n`).join('') + `FROM busybox\n${[1, 2, 3, 4].map((i) => `COPY --from=s${i} /r${i} /r${i}\n`).join('')}`,
-);
-scenario('S1', 'four parallel RUN sleep 1 stages, cold (--no-cache)', (p) => runs(() => p.build(s1, ['--no-cache'])));
-if (ONLY.includes('S1')) {
-  const t = runs(() => peers[0].build(s1, ['--no-cache', '--jobs', '4']));
-  console.log(`S1 kiln --jobs 4: ${(t / 1000).toFixed(2)}s`);
 }
 
-// S2-S4: 2,000-file / 50 MB context, RUN writing 100 MB
-const c2 = context('s2', 2000, 50 << 20);
-writeFileSync(
-  path.join(c2.dir, 'Dockerfile'),
-  `FROM busybox AS build\nCOPY src /src\nRUN dd if=/dev/zero of=/big bs=1048576 count=${Math.max(1, Math.round(100 * SCALE))} 2>/dev/null && du -s /src > /src-size\nFROM busybox\nCOPY --from=build /big /src-size /out/\n`,
-);
-scenario('S2', `cold multi-stage build, ${c2.n} files / ${((c2.n * c2.size) / 1e6).toFixed(0)} MB context + RUN writing ${Math.round(100 * SCALE)} MB`, (p) => runs(() => p.build(c2.dir, ['--no-cache'])));
-scenario('S3', 'no-op rebuild of S2', (p) => {
-  p.build(c2.dir);
-  return runs(() => p.build(c2.dir));
-});
-let touch = 0;
-scenario('S4', 'S2 after one context file changed', (p) =>
-  runs(() => {
-    appendFileSync(path.join(c2.dir, 'src', 'd7', 'f7.bin'), `change ${touch++}`);
-    return p.build(c2.dir);
-  }),
-);
+// ---- summary -------------------------------------------------------------------------------------
+const others = peers.filter((p) => p.name !== 'kiln').map((p) => p.name);
+const cell = (r) => (!r ? 'n/a' : r.error ? 'failed' : `${s(median(r.wall))} (cpu ${s(median(r.cpu))})`);
+const ratio = (a, b) => (a && b && !a.error && !b.error ? (median(a.wall) / median(b.wall)).toFixed(2) : '-');
+const loads = (row) => {
+  const l = Object.values(row.peers).flatMap((r) => r.load);
+  return l.length ? `${Math.min(...l).toFixed(1)}-${Math.max(...l).toFixed(1)}` : '-';
+};
+console.log(`\n## Medians of ${RUNS} runs (wall, and CPU of the build's processes), ratio = kiln wall / peer wall`);
+const header = ['scenario', 'kiln', ...others.flatMap((o) => [o, `kiln/${o}`]), 'load (1 min)'];
+console.log(`| ${header.join(' | ')} |`);
+console.log(`|${header.map(() => '---').join('|')}|`);
+for (const row of results) {
+  const k = row.peers.kiln;
+  const cols = [`${row.id} ${row.what}`, cell(k), ...others.flatMap((o) => [cell(row.peers[o]), ratio(k, row.peers[o])]), loads(row)];
+  console.log(`| ${cols.join(' | ')} |`);
+}
+for (const row of results) for (const [name, r] of Object.entries(row.peers)) if (r.error) console.log(`\n${row.id} ${name} failed:\n${r.error}`);
+console.log(`\nload average at the end: ${fmtLoad()}`);
+if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ date: new Date().toISOString(), kilnRev, runs: RUNS, quick: QUICK, cores: os.availableParallelism(), results }, null, 1));
 
-// S5: a RUN producing one 512 MiB file and 10,000 small files
-const s5 = path.join(work, 's5');
-mkdirSync(s5);
-writeFileSync(
-  path.join(s5, 'Dockerfile'),
-  `FROM busybox\nRUN dd if=/dev/zero of=/big bs=1048576 count=${Math.max(1, Math.round(512 * SCALE))} 2>/dev/null && mkdir /many && cd /many && i=0; while [ $i -lt ${Math.max(1, Math.round(10000 * SCALE))} ]; do echo $i > f$i; i=$((i+1)); done\n`,
-);
-scenario('S5', `RUN writing one ${Math.round(512 * SCALE)} MiB file and ${Math.round(10000 * SCALE)} small files (cold)`, (p) => runs(() => p.build(s5, ['--no-cache'])));
-
-// S6: COPY . /src of 20,000 files / 1 GB, cold then no-op
-const c6 = context('s6', 20000, 1 << 30);
-writeFileSync(path.join(c6.dir, 'Dockerfile'), 'FROM busybox\nCOPY . /src\n');
-scenario('S6', `COPY . /src of ${c6.n} files / ${((c6.n * c6.size) / 1e6).toFixed(0)} MB, cold`, (p) => runs(() => p.build(c6.dir, ['--no-cache'])));
-scenario('S6', 'S6 no-op rebuild', (p) => {
-  p.build(c6.dir);
-  return runs(() => p.build(c6.dir));
-});
-
-console.log(JSON.stringify({ scale: SCALE, runs: RUNS, results }, null, 1));
+for (const p of peers) {
+  try {
+    p.cleanup();
+  } catch (e) {
+    console.error(`cleanup of ${p.name}: ${e.message}`);
+  }
+}
+rmSync(work, { recursive: true, force: true });
