@@ -164,7 +164,7 @@ export async function copyIn(engine: ContainerEngine, c: Container, hostSrc: str
     if (st.isDirectory()) {
       entries = placed(treeChanges(null, path.resolve(hostSrc), {}), target);
     } else {
-      const one = await entryFor(path.resolve(hostSrc), path.posix.basename(target), await fs.lstat(hostSrc, { bigint: true }), {});
+      const one = await entryFor(path.resolve(hostSrc), path.posix.basename(target), await fs.lstat(hostSrc), {});
       entries = placed((async function* () {
         if (one) yield one;
       })(), path.posix.dirname(target));
