@@ -50,6 +50,8 @@ function envComponents(env: readonly string[]): Record<string, string> {
 }
 
 interface Prepared {
+  /** the step's root filesystem, mounted */
+  rootDir: string;
   mounts: ExecutorMount[];
   env: string[];
   cleanup: Array<() => Promise<void>>;
@@ -98,7 +100,7 @@ export class ExecHandler implements OpHandler<Vertex> {
     const base = op.rootfs === null ? EMPTY_RESULT : inputs[op.rootfs]!;
     return withActive(this.deps, 'run', base, async (key, rootMounts) => {
       const rootDir = await this.mountRoot(rootMounts);
-      const prepared: Prepared = { mounts: [], env: [...op.env], cleanup: [] };
+      const prepared: Prepared = { rootDir: rootDir.dir, mounts: [], env: [...op.env], cleanup: [] };
       try {
         const reader = async (p: string) => fs.readFile(await resolveInRoot(rootDir.dir, p, true), 'utf8').catch(() => undefined);
         const user = await resolveUser(op.user || 'root', reader).catch((err: unknown) => {
@@ -287,7 +289,17 @@ export class ExecHandler implements OpHandler<Vertex> {
     await fs.writeFile(file, s.value, { mode: 0o600 });
     await fs.chown(file, m.uid, m.gid);
     await fs.chmod(file, m.mode);
-    p.mounts.push({ destination: m.target ?? `/run/secrets/${m.id}`, type: 'bind', source: file, options: ['rbind', 'ro'] });
+    const destination = m.target ?? `/run/secrets/${m.id}`;
+    p.mounts.push({ destination, type: 'bind', source: file, options: ['rbind', 'ro'] });
+    // BuildKit leaves no file where a secret was mounted (its parent directories stay)
+    const stub = await resolveInRoot(p.rootDir, destination, false);
+    const existed = await fs.lstat(stub).then(() => true, () => false);
+    if (!existed) {
+      p.cleanup.unshift(async () => {
+        const st = await fs.lstat(stub).catch(() => undefined);
+        if (st?.isFile() && st.size === 0) await fs.rm(stub, { force: true });
+      });
+    }
   }
 }
 
