@@ -19,7 +19,9 @@ const cases = existsSync(casesDir)
   ? readdirSync(casesDir)
       .sort()
       .filter((n) => {
-        const e = JSON.parse(readFileSync(path.join(casesDir, n, 'expected.json'), 'utf8')) as Recorded;
+        const file = path.join(casesDir, n, 'expected.json');
+        if (!existsSync(file) || !existsSync(path.join(casesDir, n, 'Dockerfile'))) return false; // a case being recorded
+        const e = JSON.parse(readFileSync(file, 'utf8')) as Recorded;
         return e.image?.config !== undefined && e.image.history !== undefined;
       })
   : [];

@@ -146,6 +146,7 @@ export async function convert(df: Dockerfile, options: ConvertOptions = {}): Pro
     for (const cmd of d.commands) {
       d.cmdIsOnBuild = cmd.onbuild;
       ctx.currentArgs = new Set(d.buildArgs.map((a) => a.key));
+      ctx.currentConfigKnown = d.configKnown === true;
       try {
         dispatchCommand(ctx, d, cmd);
       } catch (err) {
@@ -507,6 +508,7 @@ function initState(ctx: ConvertContext, d: DispatchState): void {
     // triggers of the base were consumed by this stage (dispatched as ONBUILD commands)
     if (d.image.config) delete d.image.config.OnBuild;
     d.buildArgs = [...b.buildArgs];
+    d.configKnown = b.configKnown;
   } else {
     d.state = emptyState(platformString(d.platform));
     let root: VertexDigest | null = null;
@@ -515,9 +517,11 @@ function initState(ctx: ConvertContext, d: DispatchState): void {
       d.image = emptyImage(d.platform);
     } else if (d.baseKind === 'scratch') {
       d.image = emptyImage(d.platform);
+      d.configKnown = true;
     } else {
       const ref = d.baseKind === 'context' ? parseReference((d.namedContext!.context as { ref: string }).ref).toString() : d.baseName;
       const cfg = d.resolvedConfig;
+      d.configKnown = cfg !== undefined;
       d.image = cfg ? clone(cfg) : unknownImage(d.platform);
       delete d.image.created;
       d.image.config ??= {};

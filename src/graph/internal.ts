@@ -80,6 +80,8 @@ export interface DispatchState {
   cmdIsOnBuild: boolean;
   /** CMD was set in this stage (ENTRYPOINT then keeps it). */
   cmdSet: boolean;
+  /** The base image's config is known (resolved, scratch, or a stage whose base is known). */
+  configKnown?: boolean;
 }
 
 export interface ConvertContext {
@@ -101,6 +103,7 @@ export interface ConvertContext {
   warnings: Diagnostic[];
   /** ARG names declared in the stage being dispatched (set per command). */
   currentArgs?: Set<string>;
+  currentConfigKnown?: boolean;
   reportedUndefined: Set<string>;
 }
 
@@ -138,7 +141,8 @@ export function expandWords(ctx: ConvertContext, env: Map<string, string>, loc: 
  * ARG of the stage expands to nothing, which is usually a typo. One warning per name and line.
  */
 function reportUndefined(ctx: ConvertContext, env: Map<string, string>, unmatched: ReadonlySet<string>, range: SourceRange): void {
-  if (unmatched.size === 0) return;
+  // without the base image's config its ENV is unknown: any name might be defined there
+  if (unmatched.size === 0 || !ctx.currentConfigKnown) return;
   for (const name of unmatched) {
     if (ctx.currentArgs?.has(name)) continue;
     const key = `${name}\0${range.start.line}`;
