@@ -158,7 +158,8 @@ if (gen.length === 3) {
   console.log(
     `\nlinearity (parse µs/instr at 1k / 10k / 100k): wall ${per.map((x) => x.toFixed(2)).join(' / ')}` +
       ` -> 100k/1k ratio ${(per[2] / per[0]).toFixed(2)}; cpu ${perCpu.map((x) => x.toFixed(2)).join(' / ')}` +
-      ` -> ratio ${(perCpu[2] / perCpu[0]).toFixed(2)} (1.00 = perfectly linear)`,
+      ` -> ratio ${(perCpu[2] / perCpu[0]).toFixed(2)}, 10k->100k ${(perCpu[2] / perCpu[1]).toFixed(2)} (1.00 = perfectly linear;` +
+      ' the 1k file stays in the young generation, larger ASTs pay for promotion once)',
   );
   const c = gen.filter((r) => r.convertMs !== null).map((r) => (r.convertMs / r.count) * 1000);
   if (c.length === 3) console.log(`linearity (parse+convert µs/instr): ${c.map((x) => x.toFixed(1)).join(' / ')} -> ratio ${(c[2] / c[0]).toFixed(2)}`);
