@@ -62,6 +62,17 @@ function runWords<T>(start: 'words' | 'nameval', rest: string, escape: string): 
   return parser.results as T[];
 }
 
+/** The number of parses of `text` by the words grammar (for the unambiguity tests). */
+export function wordsParseCount(start: 'words' | 'nameval', text: string, escape = '\\'): number {
+  const parser = wordsParser(start, escape);
+  try {
+    parser.feed(text);
+  } catch {
+    return 0;
+  }
+  return parser.results.length;
+}
+
 /**
  * parseWords: split on unquoted whitespace, keeping quotes and escape tokens in the
  * words (they are removed later, by the shell-word expander). An escape token at the

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseNameVal, parseWordPieces } from './line-parsers.js';
+import { parseNameVal, parseWordPieces, wordsParseCount } from './line-parsers.js';
 import { isGoSpace } from './gotext.js';
 
 /**
@@ -100,6 +100,7 @@ describe('words grammar (grammar/words.ne) agrees with upstream\'s parseWords st
   it.each(['\\', '`'])('escape token %s', (esc) => {
     fc.assert(
       fc.property(text, (s) => {
+        expect(wordsParseCount('words', s, esc)).toBe(1);
         expect(parseWordPieces(s, esc)).toEqual(oracleWords(s, esc));
       }),
       { numRuns: 3000 },
@@ -108,6 +109,7 @@ describe('words grammar (grammar/words.ne) agrees with upstream\'s parseWords st
   it('ENV/LABEL forms follow the first word', () => {
     fc.assert(
       fc.property(text, (s) => {
+        expect(wordsParseCount('nameval', s)).toBeLessThanOrEqual(1);
         const words = oracleWords(s, '\\');
         let got: string[] | Error;
         try {
