@@ -40,24 +40,39 @@ export interface CreateOptions {
   runtime: 'kiln' | 'runc';
   autoRemove: boolean;
   labels: Record<string, string>;
+  pull?: PullPolicy;
+  /** Progress lines (pulling), written to stderr by the CLI. */
+  log?: (line: string) => void;
 }
 
-export async function findImage(engine: ContainerEngine, ref: string): Promise<ResolvedImage> {
-  try {
-    return await engine.images.getImage(ref);
-  } catch (err) {
+export type PullPolicy = 'missing' | 'always' | 'never';
+
+/**
+ * The image to create a container from, pulled from its registry as docker run does: when it is
+ * missing locally (`--pull missing`, the default), always, or never.
+ */
+export async function findImage(engine: ContainerEngine, ref: string, pull: PullPolicy = 'missing', log?: (line: string) => void): Promise<ResolvedImage> {
+  const local = pull === 'always' ? undefined : await engine.images.getImage(ref).catch((err) => {
     if (!isNotFound(err)) throw err;
-    throw new NotFoundError(`unable to find image '${ref}' locally`, {
-      code: 'IMAGE_NOT_FOUND',
-      hint: 'get it with kiln pull, kiln load -i FILE.tar, kiln import ROOTFS.tar NAME, or kiln build -t',
-      cause: err,
-    });
+    return undefined;
+  });
+  if (local) return local;
+  const hint = 'get it with kiln pull, kiln load -i FILE.tar, kiln import ROOTFS.tar NAME, or kiln build -t';
+  if (pull === 'never') throw new NotFoundError(`unable to find image '${ref}' locally`, { code: 'IMAGE_NOT_FOUND', hint });
+  if (pull === 'missing') log?.(`Unable to find image '${ref}' locally`);
+  try {
+    const { pullImage } = await import('../registry/pull.js');
+    const result = await pullImage(ref, { root: engine.root, content: engine.content });
+    log?.(`Status: Downloaded newer image for ${result.name}`);
+  } catch (err) {
+    throw new NotFoundError(`unable to find image '${ref}' locally, and pulling it failed: ${(err as Error).message}`, { code: 'IMAGE_NOT_FOUND', hint, cause: err });
   }
+  return engine.images.getImage(ref);
 }
 
 /** docker create: resolve the image and the process, make the writable layer and the volumes, write the record. */
 export async function createContainer(engine: ContainerEngine, o: CreateOptions): Promise<Container> {
-  const image = await findImage(engine, o.image);
+  const image = await findImage(engine, o.image, o.pull, o.log);
   const snapshotter = await engine.snapshotter();
   const parent = await unpackImage({ content: engine.content, snapshotter, root: engine.root }, image);
   const cfg = image.config.config ?? {};

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { StartError } from './errors.js';
 import { KilnError } from '../diagnostics/errors.js';
 import { directDir, mountAll, unmountAll } from '../snapshot/mount.js';
 import type { Mount } from '../snapshot/types.js';
@@ -206,7 +207,7 @@ export abstract class OciRuntimeExecutor implements Executor {
       if (oomPoll) ctrOoms = Math.max(ctrOoms, await ctr.oomKillCount());
       const { errors, oomKill } = await readLog(s.logFile);
       if (errors.length && exitCode !== 0 && !started && !(await fs.stat(s.pidFile).then(() => true, () => false))) {
-        throw new KilnError('RUNTIME_START_FAILED', `${this.runtime}: ${errors.join('; ')}`, { hint: `container ${id}, exit status ${exitCode}` });
+        throw new StartError(`${this.runtime}: ${errors.join('; ')}`, exitCode, `container ${id}, exit status ${exitCode}`);
       }
       const oomKilled = oomKill || ctrOoms > 0 || (await cgroup.oomKillCount()) > oomBefore;
       const result: RunResult = { exitCode, oomKilled };

@@ -6,7 +6,9 @@ import { parseMemory, parseMountFlag, parseTmpfsFlag, parseVolumeFlag } from '..
 import { parseEnvFile } from '../../container/process.js';
 import { createContainer, runContainer, startDetached, type CreateOptions } from '../../container/run.js';
 import type { ContainerMount } from '../../container/types.js';
+import { StartError } from '../../executor/errors.js';
 import type { CliContext } from '../context.js';
+import { reportError } from '../main.js';
 import { parseKeyValue } from '../table.js';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -33,6 +35,7 @@ interface RunFlags {
   interactive?: boolean;
   tty?: boolean;
   runtime: string;
+  pull: string;
   label: string[];
 }
 
@@ -64,10 +67,11 @@ function addCreateFlags(cmd: Command): Command {
     .option('-i, --interactive', 'keep stdin open')
     .option('-t, --tty', 'allocate a pseudo-terminal')
     .addOption(new Option('--runtime <name>', 'OCI runtime to run the container').choices(['kiln', 'runc']).default('kiln'))
+    .addOption(new Option('--pull <policy>', 'pull the image before running').choices(['missing', 'always', 'never']).default('missing'))
     .option('-l, --label <KEY=VALUE>', 'set a label on the container (repeatable)', collect, []);
 }
 
-function toCreateOptions(image: string, command: string[], f: RunFlags, autoRemove: boolean): CreateOptions {
+function toCreateOptions(image: string, command: string[], f: RunFlags, autoRemove: boolean, ctx: CliContext): CreateOptions {
   const env: string[] = [];
   for (const file of f.envFile) {
     let text: string;
@@ -116,6 +120,8 @@ function toCreateOptions(image: string, command: string[], f: RunFlags, autoRemo
     runtime: f.runtime as 'kiln' | 'runc',
     autoRemove,
     labels,
+    pull: f.pull as 'missing' | 'always' | 'never',
+    log: (line: string) => ctx.stderr.write(`${line}\n`),
     ...(f.name !== undefined ? { name: f.name } : {}),
     ...(f.workdir !== undefined ? { workdir: f.workdir } : {}),
     ...(f.user !== undefined ? { user: f.user } : {}),
@@ -134,11 +140,22 @@ export function register(program: Command, ctx: CliContext): void {
     .option('-d, --detach', 'run in the background and print the container id')
     .passThroughOptions()
     .action(async (image: string, command: string[], f: RunFlags) => {
+      try {
+        await runAction(image, command, f);
+      } catch (err) {
+        if (err instanceof UsageError) throw err;
+        // docker run's exit codes: 126/127 when the command cannot be run or found, 125 for other failures
+        ctx.exitCode = err instanceof StartError && (err.exitStatus === 126 || err.exitStatus === 127) ? err.exitStatus : 125;
+        reportError(err, ctx);
+      }
+    });
+
+  async function runAction(image: string, command: string[], f: RunFlags): Promise<void> {
       if (f.tty && !process.stdin.isTTY && f.interactive) {
         throw new UsageError('the input device is not a TTY', 'drop -t, or run kiln from a terminal');
       }
       const engine = await ContainerEngine.open(ctx.root());
-      const c = await createContainer(engine, toCreateOptions(image, command, f, Boolean(f.rm)));
+      const c = await createContainer(engine, toCreateOptions(image, command, f, Boolean(f.rm), ctx));
       if (f.detach) {
         await startDetached(engine, c);
         ctx.stdout.write(`${c.record.id}\n`);
@@ -170,14 +187,14 @@ export function register(program: Command, ctx: CliContext): void {
         for (const s of signals) process.off(s, forward);
       });
       ctx.exitCode = result.exitCode;
-    });
+  }
 
   addCreateFlags(program.command('create'))
     .description('Create a new container without starting it')
     .passThroughOptions()
     .action(async (image: string, command: string[], f: RunFlags) => {
       const engine = await ContainerEngine.open(ctx.root());
-      const c = await createContainer(engine, toCreateOptions(image, command, f, false));
+      const c = await createContainer(engine, toCreateOptions(image, command, f, false, ctx));
       ctx.stdout.write(`${c.record.id}\n`);
     });
 
