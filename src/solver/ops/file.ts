@@ -2,7 +2,8 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { resolveUser } from '../../container/passwd.js';
 import type { ContextSource } from '../../context/source.js';
-import { KilnError } from '../../diagnostics/errors.js';
+import { KilnError, isNotFound } from '../../diagnostics/errors.js';
+import { containsWildcards } from '../../context/source.js';
 import type { CopyAction, FileAction, FileOp, InputIndex, Owner as GraphOwner, Vertex } from '../../graph/types.js';
 import { withSnapshotDir } from '../../snapshot/mount.js';
 import type { StepResult } from '../../cache/types.js';
@@ -94,7 +95,14 @@ export class FileHandler implements OpHandler<Vertex> {
       const name = localName(this.deps, v, a.input);
       if (name === undefined) continue;
       const src = await this.context(name);
-      const sel = await src.hash([{ src: [a.src], excludes: a.excludePatterns ?? [], followLinks: a.followSymlinks }]);
+      let sel;
+      try {
+        sel = await src.hash([{ src: [a.src], excludes: a.excludePatterns ?? [], followLinks: a.followSymlinks }]);
+      } catch (err) {
+        // COPY allows a wildcard that matches nothing (BuildKit: AllowEmptyWildcard)
+        if (!(a.allowWildcard && a.allowEmptyWildcard && containsWildcards(a.src) && isNotFound(err))) throw err;
+        sel = { digest: 'sha256:empty-selection', files: [] };
+      }
       content[String(i)] = sel.digest;
       if (listed + sel.files.length <= MAX_FILE_COMPONENTS) {
         for (const f of sel.files) if (f.type !== 'dir') components[`file:${f.path}`] = `${f.digest}:${f.mode.toString(8)}`;
