@@ -82,6 +82,13 @@ describe.skipIf(!!reason)('push and pull against docker-registry, checked with s
     // Layers are the ones skopeo pushed, byte for byte.
     expect(res.layers.map((l) => l.digest)).toEqual(img.layers.map((l) => l.digest));
 
+    // The same image converted by skopeo to Docker schema2 media types pulls too.
+    const v2s2 = `${reg.host}/from/skopeo-v2s2:v2`;
+    skopeo('copy', '--dest-tls-verify=false', '--format', 'v2s2', `oci:${layout}:v2`, `docker://${v2s2}`);
+    const docker = await pullImage(v2s2, { root: rootB, content, images });
+    expect(docker.manifest.mediaType).toBe('application/vnd.docker.distribution.manifest.v2+json');
+    expect(docker.config.mediaType).toBe('application/vnd.docker.container.image.v1+json');
+
     // Pulling again downloads nothing.
     const again = await pullImage(name, { root: rootB, content, images });
     expect(again.downloaded).toBe(false);
