@@ -92,6 +92,8 @@ export interface CopySpec {
   dirContentsOnly: boolean;
   createDestPath: boolean;
   excludePatterns?: string[];
+  /** `--parents`: only paths matching these (relative to `src`) are copied, with their parents. */
+  includePatterns?: string[];
 }
 
 export interface CopyOptions {
@@ -114,6 +116,7 @@ export interface CopyOptions {
 interface CopyState {
   opts: CopyOptions;
   exclude?: PatternMatcher;
+  include?: PatternMatcher;
   /** dev:ino of hard-linked sources → their first copy */
   links: Map<string, string>;
 }
@@ -193,6 +196,11 @@ async function copyEntry(src: string, dst: string, rel: string, st: Stats, s: Co
         if (!(cst.isDirectory() && s.opts.rootExclude?.exclusions)) continue;
         childLazy = true;
       }
+      if (s.include && !s.include.matches(childRel)) {
+        // --parents: a directory is entered (and made only if something in it is included)
+        if (!cst.isDirectory()) continue;
+        childLazy = true;
+      }
       await copyEntry(childSrc, path.join(dst, name), childRel, cst, s, ensureSelf, childLazy);
     }
     // fsutil: an existing top-level destination keeps its metadata; nested directories take the source's
@@ -235,6 +243,7 @@ export async function copySpec(opts: CopyOptions): Promise<number> {
   const { spec } = opts;
   const state: CopyState = { opts, links: new Map() };
   if (spec.excludePatterns?.length) state.exclude = new PatternMatcher(spec.excludePatterns);
+  if (spec.includePatterns?.length) state.include = new PatternMatcher(spec.includePatterns);
   const matches = await resolveSources(opts.srcRoot, spec.src, spec.allowWildcard, opts.rootExclude);
   if (matches.length === 0) {
     if (spec.allowEmptyWildcard) return 0;
@@ -280,7 +289,7 @@ export async function copySpec(opts: CopyOptions): Promise<number> {
  */
 export async function selectedFiles(
   root: string,
-  spec: Pick<CopySpec, 'src' | 'allowWildcard' | 'allowEmptyWildcard' | 'excludePatterns'>,
+  spec: Pick<CopySpec, 'src' | 'allowWildcard' | 'allowEmptyWildcard' | 'excludePatterns' | 'includePatterns'>,
   hashFile: (abs: string, st: Stats) => Promise<string>,
   rootExclude?: PatternMatcher,
 ): Promise<SelectedFile[]> {
@@ -293,12 +302,16 @@ export async function selectedFiles(
   }
   if (matches.length === 0 && !spec.allowEmptyWildcard) throw notFound(spec.src);
   const exclude = spec.excludePatterns?.length ? new PatternMatcher(spec.excludePatterns) : undefined;
+  const include = spec.includePatterns?.length ? new PatternMatcher(spec.includePatterns) : undefined;
   const out: SelectedFile[] = [];
   const visit = async (abs: string, rel: string, st: Stats, under: string): Promise<void> => {
     const type = st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : st.isFile() ? 'file' : undefined;
     if (!type) return;
-    const digest = type === 'file' ? await hashFile(abs, st) : type === 'symlink' ? await fs.readlink(abs) : '';
-    out.push({ path: `${under}${rel ? `/${rel}` : ''}`, type, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, digest });
+    const selected = !include || rel === '' || include.matches(rel);
+    if (selected) {
+      const digest = type === 'file' ? await hashFile(abs, st) : type === 'symlink' ? await fs.readlink(abs) : '';
+      out.push({ path: `${under}${rel ? `/${rel}` : ''}`, type, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, digest });
+    }
     if (type !== 'dir') return;
     for (const name of (await fs.readdir(abs)).sort()) {
       const childRel = rel ? `${rel}/${name}` : name;

@@ -10,13 +10,22 @@ import type { StepResult } from '../../cache/types.js';
 import { digestOf } from '../cache-key.js';
 import type { CacheMap, OpContext, OpHandler } from '../types.js';
 import { applyChmod } from './chmod.js';
-import { copySpec, type Owner } from './copy.js';
+import { copySpec, selectedFiles, type Owner } from './copy.js';
+import { selectedFilesDigest } from '../cache-key.js';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { unpackIfArchive } from './unpack-archive.js';
 import type { WorkerDeps } from './deps.js';
 import { resolveInRoot } from './root-path.js';
 import { EMPTY_RESULT, commitStep, stepSnapshotName, withActive, withResultDir } from './snapshots.js';
 
 type FileVertex = Vertex & { op: FileOp };
+
+async function hashFileContent(abs: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const c of createReadStream(abs)) h.update(c as Buffer);
+  return `sha256:${h.digest('hex')}`;
+}
 
 /** Context files listed one by one in a key's components (for "which file changed"); beyond, one digest. */
 const MAX_FILE_COMPONENTS = 2000;
@@ -95,6 +104,13 @@ export class FileHandler implements OpHandler<Vertex> {
       const name = localName(this.deps, v, a.input);
       if (name === undefined) continue;
       const src = await this.context(name);
+      if (a.includePatterns?.length) {
+        // --parents: the selection is the include patterns under src (hashed here, uncached)
+        const files = await selectedFiles(src.dir, { src: a.src, allowWildcard: a.allowWildcard, allowEmptyWildcard: true, includePatterns: a.includePatterns, ...(a.excludePatterns ? { excludePatterns: a.excludePatterns } : {}) }, hashFileContent, src.ignore);
+        content[String(i)] = selectedFilesDigest(files);
+        for (const f of files) if (f.type === 'file' && listed++ < MAX_FILE_COMPONENTS) components[`file:${f.path.replace(/^\//, '')}`] = `${f.digest}:${f.mode.toString(8)}`;
+        continue;
+      }
       let sel;
       try {
         sel = await src.hash([{ src: [a.src], excludes: a.excludePatterns ?? [], followLinks: a.followSymlinks }]);
@@ -166,9 +182,6 @@ export class FileHandler implements OpHandler<Vertex> {
   }
 
   private async copy(ctx: OpContext<Vertex>, v: FileVertex, a: CopyAction, root: string, inputs: readonly StepResult[], owner: Owner | undefined): Promise<void> {
-    if (a.includePatterns?.length) {
-      throw new KilnError('SOLVE_UNSUPPORTED', 'COPY --parents is not supported yet');
-    }
     const spec = {
       src: a.src,
       dest: a.dest,
@@ -177,6 +190,7 @@ export class FileHandler implements OpHandler<Vertex> {
       dirContentsOnly: a.dirContentsOnly,
       createDestPath: a.createDestPath,
       ...(a.excludePatterns ? { excludePatterns: a.excludePatterns } : {}),
+      ...(a.includePatterns?.length ? { includePatterns: a.includePatterns } : {}),
     };
     const common = {
       destRoot: root,
