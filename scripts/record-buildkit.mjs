@@ -115,6 +115,11 @@ function record(name, version) {
       args.push('--secret', `id=${id},src=${f}`);
     }
     args.push(ctx);
+    // images the case builds FROM: built first from another Dockerfile in the same context
+    for (const pre of opts.prebuild ?? []) {
+      const r = spawnSync(DOCKER, ['build', '--network=host', '-f', path.join(ctx, pre.dockerfile), '-t', pre.tag, ctx], { env: { ...process.env, DOCKER_BUILDKIT: '1' }, encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`prebuild ${pre.dockerfile}: ${r.stderr}`);
+    }
     const res = spawnSync(DOCKER, args, { env: { ...process.env, DOCKER_BUILDKIT: '1' }, encoding: 'utf8', maxBuffer: 1 << 28 });
     const recordedWith = `docker ${version} (BuildKit, DOCKER_BUILDKIT=1 docker build --network=host)`;
     let expected;
@@ -126,6 +131,7 @@ function record(name, version) {
     } else {
       expected = { recordedWith, image: describeConfig(rawConfig(image, tmp)), fs: rootfs(image, tmp) };
       docker(['rmi', image]);
+      for (const pre of opts.prebuild ?? []) docker(['rmi', pre.tag]);
       console.error(`${name}: recorded ${Object.keys(expected.fs).length} paths, ${expected.image.layers} layers`);
     }
     writeFileSync(path.join(caseDir, 'expected.json'), formatExpected(expected));

@@ -27,6 +27,8 @@ export interface CaseOptions {
   handWritten?: boolean;
   /** URL path -> body, served on 127.0.0.1 by the test; the build gets --build-arg BASE=http://127.0.0.1:PORT */
   http?: Record<string, string>;
+  /** images to build first (same context, another Dockerfile) and tag, for FROM */
+  prebuild?: Array<{ dockerfile: string; tag: string }>;
 }
 export declare function readCaseOptions(caseDir: string): CaseOptions;
 export declare function formatExpected(expected: Record<string, unknown>): string;
