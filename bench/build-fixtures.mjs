@@ -1,6 +1,7 @@
-// Build contexts for bench/build.mjs: many files of source-like text (compresses about 3x, like
-// real code; never all-zero pages that would flatter gzip), spread over directories of 100.
-import { mkdirSync, writeFileSync } from 'node:fs';
+// Build contexts for bench/build.mjs: many files of real source code (slices of the JavaScript
+// under the repository's node_modules, so they compress and hash like a real project's files;
+// generated text when node_modules is missing), spread over directories of 100.
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 /** Deterministic PRNG (mulberry32) so every run generates the same bytes. */
@@ -21,7 +22,33 @@ const WORDS = (
   'mode owner hash config image store build stage copy run map set push length string number'
 ).split(' ');
 
-/** A pool of source-like text; files are slices of it at random offsets. */
+/** Up to `bytes` of .js files under `dir`, in a stable (sorted) order. */
+function jsPool(dir, bytes) {
+  const parts = [];
+  let n = 0;
+  const walk = (d) => {
+    let entries;
+    try {
+      entries = readdirSync(d, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1));
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (n >= bytes) return;
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile() && e.name.endsWith('.js')) {
+        const b = readFileSync(p);
+        parts.push(b);
+        n += b.length;
+      }
+    }
+  };
+  walk(dir);
+  return Buffer.concat(parts).subarray(0, bytes);
+}
+
+/** Generated source-like text (a fallback: deflates more slowly than real code). */
 function textPool(bytes, rnd) {
   const parts = [];
   let n = 0;
@@ -40,9 +67,10 @@ function textPool(bytes, rnd) {
  * [0.5, 1.5] x the mean, each starting with a line naming it (so no two files are equal).
  * Returns { dir, files, bytes } with the exact totals written.
  */
-export function makeContext(dir, { files, bytes, seed = 1 }) {
+export function makeContext(dir, { files, bytes, seed = 1, sourceDir }) {
   const rnd = prng(seed);
-  const pool = textPool(4 << 20, rnd);
+  let pool = sourceDir ? jsPool(sourceDir, 8 << 20) : Buffer.alloc(0);
+  if (pool.length < 1 << 20) pool = textPool(4 << 20, rnd);
   const mean = Math.max(1, Math.floor(bytes / files));
   let total = 0;
   for (let i = 0; i < files; i++) {

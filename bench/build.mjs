@@ -111,7 +111,7 @@ const S1 = want('S1', 'S1j4')
   : null;
 
 // S2: 2,000 files / 50 MB of source, a dependency stage, a RUN writing 100 MB, a slim final stage.
-const S2 = want('S2', 'S3', 'S4') ? makeContext(path.join(work, 's2'), { files: 2000, bytes: 50e6, seed: 2 }) : null;
+const S2 = want('S2', 'S3', 'S4') ? makeContext(path.join(work, 's2'), { files: 2000, bytes: 50e6, seed: 2, sourceDir: path.join(repo, 'node_modules') }) : null;
 if (S2) {
   writeFileSync(
     path.join(S2.dir, 'Dockerfile'),
@@ -146,7 +146,7 @@ RUN dd if=/dev/urandom of=/big bs=1048576 count=${mib} 2>/dev/null && mkdir /man
     })()
   : null;
 
-const S6 = want('S6', 'S6n') ? makeContext(path.join(work, 's6'), QUICK ? { files: 2000, bytes: 100e6, seed: 6 } : { files: 20000, bytes: 1e9, seed: 6 }) : null;
+const S6 = want('S6', 'S6n') ? makeContext(path.join(work, 's6'), { ...(QUICK ? { files: 2000, bytes: 100e6 } : { files: 20000, bytes: 1e9 }), seed: 6, sourceDir: path.join(repo, 'node_modules') }) : null;
 if (S6) writeFileSync(path.join(S6.dir, 'Dockerfile'), 'FROM busybox\nCOPY . /src\n');
 
 const mb = (c) => `${c.files} files / ${(c.bytes / 1e6).toFixed(0)} MB`;
