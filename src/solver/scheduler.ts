@@ -190,6 +190,12 @@ export class Solver<V extends SolveVertex = SolveVertex> {
       } catch (err) {
         if (isCanceled(err)) throw err;
         const verr = err instanceof VertexError ? err : new VertexError(v, err);
+        if (this.firstError === undefined) {
+          // show the step that could not even be keyed (BuildKit: "failed to compute cache key")
+          const t = this.now();
+          this.emit({ type: 'vertex.started', digest, time: t, name: v.name, ...(v.ranges ? { ranges: v.ranges } : {}) });
+          this.emit({ type: 'vertex.error', digest, time: t, duration: 0, canceled: false, error: `failed to compute cache key: ${verr.message}` });
+        }
         this.fail(verr);
         throw verr;
       }
