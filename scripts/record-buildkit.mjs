@@ -159,5 +159,8 @@ try {
   }
   if (failed) process.exitCode = 1;
 } finally {
-  started?.kill();
+  if (started) {
+    started.kill(); // SIGTERM: dockerd stops its containerd and exits
+    await new Promise((r) => started.once('exit', r));
+  }
 }
