@@ -1,7 +1,8 @@
 import os from 'node:os';
 import { FailedPreconditionError, KilnError } from '../diagnostics/errors.js';
 import type { ContainerEngine } from './engine.js';
-import { processAlive, type Container } from './store.js';
+import { processAlive } from '../util/process.js';
+import type { Container } from './store.js';
 
 /** `TERM`, `SIGTERM`, `15` -> a signal node accepts; unknown names are a clear error. */
 export function signalNumber(sig: string | number): NodeJS.Signals | number {

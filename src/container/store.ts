@@ -1,8 +1,9 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { AlreadyExistsError, InvalidArgumentError, KilnError, NotFoundError } from '../diagnostics/errors.js';
-import { readJsonFile, writeJsonAtomic } from '../store/atomic.js';
-import { withLock } from '../store/lock.js';
+import { readJsonFile, writeJsonAtomic } from '../util/atomic-file.js';
+import { withLock } from '../util/lock-file.js';
+import { processAlive } from '../util/process.js';
 import { NAME_PATTERN, randomId, randomName } from './names.js';
 import type { ContainerRecord, ContainerState } from './types.js';
 
@@ -120,11 +121,3 @@ function reconcile(state: ContainerState): ContainerState {
   return { ...state, status: 'exited', exitCode: state.exitCode ?? 255, error: state.error ?? 'the container monitor died' };
 }
 
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

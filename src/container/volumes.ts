@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../diagnostics/errors.js';
-import { readJsonFile, writeJsonAtomic } from '../store/atomic.js';
+import { readJsonFile, writeJsonAtomic } from '../util/atomic-file.js';
 import { randomId } from './names.js';
 
 export interface VolumeInfo {

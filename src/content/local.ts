@@ -18,6 +18,8 @@ import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { fsyncDir } from '../util/atomic-file.js';
+import { processAlive } from '../util/process.js';
 import { KilnError, NotFoundError, InvalidArgumentError } from '../diagnostics/errors.js';
 import { digestHex, isDigest, parseDigest } from '../image/digest.js';
 import type { Descriptor, Digest } from '../image/types.js';
@@ -336,16 +338,6 @@ function corrupt(d: string, cause: unknown): KilnError {
   });
 }
 
-function processAlive(pid: number): boolean {
-  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 async function* toChunks(source: Readable | Uint8Array | string): AsyncIterable<Uint8Array> {
   if (typeof source === 'string') {
     yield Buffer.from(source, 'utf8');
@@ -375,11 +367,3 @@ async function writeAll(fh: fs.FileHandle, chunk: Uint8Array): Promise<void> {
   }
 }
 
-export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await fs.open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}

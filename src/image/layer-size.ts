@@ -7,8 +7,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { createGunzip } from 'node:zlib';
 import type { ContentStore } from '../content/types.js';
-import { readJsonFile, writeJsonAtomic } from '../store/atomic.js';
-import { withLock } from '../store/lock.js';
+import { readJsonFile, writeJsonAtomic } from '../util/atomic-file.js';
+import { withLock } from '../util/lock-file.js';
 import { isGzipLayerType } from './manifest.js';
 import type { Descriptor, Digest } from './types.js';
 

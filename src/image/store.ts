@@ -13,8 +13,8 @@ import path from 'node:path';
 import fs from 'node:fs/promises';
 import { InvalidArgumentError, KilnError, NotFoundError } from '../diagnostics/errors.js';
 import type { ContentStore } from '../content/types.js';
-import { readJsonFile, writeJsonAtomic, cleanAtomicTemps } from '../store/atomic.js';
-import { withLock } from '../store/lock.js';
+import { readJsonFile, writeJsonAtomic, cleanAtomicTemps } from '../util/atomic-file.js';
+import { withLock } from '../util/lock-file.js';
 import { isDigest, parseDigest, shortId } from './digest.js';
 import {
   isIndexType,

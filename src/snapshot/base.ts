@@ -1,8 +1,9 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, KilnError, NotFoundError } from '../diagnostics/errors.js';
-import { writeFileAtomic } from './atomic.js';
-import { processAlive, withFileLock } from './lock.js';
+import { writeFileAtomic } from '../util/atomic-file.js';
+import { withLock } from '../util/lock-file.js';
+import { processAlive } from '../util/process.js';
 import { run } from './mount.js';
 import type { Mount, SnapshotInfo, SnapshotKind, Snapshotter, Usage } from './types.js';
 
@@ -83,14 +84,14 @@ export abstract class BaseSnapshotter implements Snapshotter {
 
   /** Read-modify-write of the metadata under the lock. */
   protected async update<T>(fn: (m: MetadataFile) => T | Promise<T>): Promise<T> {
-    return withFileLock(this.lockFile, async () => {
+    return withLock(this.lockFile, async () => {
       const m = await this.readMeta();
       const before = JSON.stringify(m);
       const out = await fn(m);
       const after = JSON.stringify(m, null, 1);
       if (JSON.stringify(m) !== before) await writeFileAtomic(this.metaFile, after);
       return out;
-    });
+    }, { timeoutMs: 120_000 });
   }
 
   /** Remove records of preparers that died and folders that no record owns. */

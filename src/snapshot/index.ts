@@ -11,7 +11,6 @@ export * from './types.js';
 export { BaseSnapshotter, diskUsage, syncFs } from './base.js';
 export { OverlaySnapshotter } from './overlay.js';
 export { NativeSnapshotter } from './native.js';
-export { withFileLock } from './lock.js';
 export {
   compactOverlay,
   directDir,

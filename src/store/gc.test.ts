@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sha256Digest } from '../image/digest.js';
 import { MediaType, type Digest } from '../image/types.js';
 import { collectGarbage, createLease, mark, openStores, sweep, type Stores } from './index.js';
-import { withLock } from './lock.js';
+import { withLock } from '../util/lock-file.js';
 
 describe('mark/sweep (pure)', () => {
   const d = (s: string) => sha256Digest(s);

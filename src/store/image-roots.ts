@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { isDigest } from '../image/digest.js';
 import type { Digest } from '../image/types.js';
-import { readJsonFile } from './atomic.js';
+import { readJsonFile } from '../util/atomic-file.js';
 import type { GcNode, RootProvider } from './gc.js';
 
 interface ImagesFileShape {

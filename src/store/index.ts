@@ -20,5 +20,5 @@ export async function openStores(root: string, options: LocalContentStoreOptions
 export { collectGarbage, mark, sweep, registerRootProvider, rootProviders, defaultRootProviders, contentChildren } from './gc.js';
 export type { GcNode, RootProvider, CollectResult } from './gc.js';
 export { createLease, type Lease } from './leases.js';
-export { withLock, acquireLock } from './lock.js';
-export { writeFileAtomic, writeJsonAtomic, readJsonFile } from './atomic.js';
+export { withLock, acquireLock } from '../util/lock-file.js';
+export { writeFileAtomic, writeJsonAtomic, readJsonFile } from '../util/atomic-file.js';

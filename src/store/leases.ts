@@ -13,7 +13,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { isDigest } from '../image/digest.js';
 import type { Digest } from '../image/types.js';
-import { readJsonFile, writeJsonAtomic } from './atomic.js';
+import { readJsonFile, writeJsonAtomic } from '../util/atomic-file.js';
 import type { GcNode, RootProvider } from './gc.js';
 
 interface LeaseFile {

@@ -7,7 +7,7 @@ import { resolveUser } from '../../container/passwd.js';
 import { KilnError } from '../../diagnostics/errors.js';
 import type { ExecMount as ExecutorMount, ProcessSpec } from '../../executor/types.js';
 import type { BindMount, CacheMount, ExecMount, ExecOp, InputIndex, SecretMount, Vertex } from '../../graph/types.js';
-import { withFileLock } from '../../snapshot/lock.js';
+import { withLock } from '../../util/lock-file.js';
 import { directDir, mountAll, unmountAll } from '../../snapshot/mount.js';
 import type { Mount } from '../../snapshot/types.js';
 import type { StepResult } from '../../cache/types.js';
@@ -57,20 +57,9 @@ interface Prepared {
   cleanup: Array<() => Promise<void>>;
 }
 
-const locks = new Map<string, Promise<void>>();
-
-/** In-process mutex per cache id (sharing=locked), plus a file lock for other kiln processes. */
-async function withCacheLock<T>(lockFile: string, fn: () => Promise<T>): Promise<T> {
-  const prev = locks.get(lockFile) ?? Promise.resolve();
-  let release!: () => void;
-  const mine = new Promise<void>((r) => (release = r));
-  locks.set(lockFile, prev.then(() => mine));
-  await prev;
-  try {
-    return await withFileLock(lockFile, fn, 3_600_000);
-  } finally {
-    release();
-  }
+/** A lock per cache id (sharing=locked): callers in this process queue in order; other kiln processes wait on the file. */
+function withCacheLock<T>(lockFile: string, fn: () => Promise<T>): Promise<T> {
+  return withLock(lockFile, fn, { timeoutMs: 3_600_000, staleMs: Infinity });
 }
 
 const busy = new Map<string, number>();

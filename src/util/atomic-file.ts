@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { processAlive } from './process.js';
 
 export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
   const dir = path.dirname(file);
@@ -23,6 +24,11 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, m
     await fs.rm(tmp, { force: true });
     throw err;
   }
+  await fsyncDir(dir);
+}
+
+/** fsync a directory, so a rename or create in it survives a crash. */
+export async function fsyncDir(dir: string): Promise<void> {
   const dh = await fs.open(dir, 'r');
   try {
     await dh.sync();
@@ -58,13 +64,6 @@ export async function cleanAtomicTemps(dir: string): Promise<void> {
   for (const n of names) {
     const m = /^\..+\.(\d+)\.[0-9a-f]{12}\.tmp$/.exec(n);
     if (!m) continue;
-    let alive = false;
-    try {
-      process.kill(Number(m[1]), 0);
-      alive = true;
-    } catch (err) {
-      alive = (err as NodeJS.ErrnoException).code === 'EPERM';
-    }
-    if (!alive) await fs.rm(path.join(dir, n), { force: true });
+    if (!processAlive(Number(m[1]))) await fs.rm(path.join(dir, n), { force: true });
   }
 }

@@ -8,6 +8,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import { KilnError } from '../diagnostics/errors.js';
+import { processAlive } from './process.js';
 
 export interface LockOptions {
   /** Give up after this long (default 30 s). */
@@ -18,15 +19,6 @@ export interface LockOptions {
 
 const HOST = os.hostname();
 
-function alive(pid: number): boolean {
-  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 async function tryCreate(file: string): Promise<boolean> {
   try {
@@ -59,7 +51,7 @@ async function isStale(file: string, staleMs: number): Promise<string | undefine
     return Date.now() - mtime > 5000 ? text : undefined;
   }
   if (Date.now() - mtime > staleMs) return text;
-  if (host === HOST && !alive(pid)) return text;
+  if (host === HOST && !processAlive(pid)) return text;
   return undefined;
 }
 
@@ -112,11 +104,26 @@ export async function acquireLock(file: string, options: LockOptions = {}): Prom
   }
 }
 
+/** Callers in this process queue for a lock file in order, so the file is only polled across processes. */
+const queues = new Map<string, Promise<unknown>>();
+
+/** Run `fn` holding the lock file `file` (its directory must exist). */
 export async function withLock<T>(file: string, fn: () => Promise<T>, options: LockOptions = {}): Promise<T> {
-  const release = await acquireLock(file, options);
+  const prev = queues.get(file) ?? Promise.resolve();
+  let done!: () => void;
+  const gate = new Promise<void>((r) => (done = r));
+  const mine = prev.catch(() => undefined).then(() => gate);
+  queues.set(file, mine);
+  await prev.catch(() => undefined);
   try {
-    return await fn();
+    const release = await acquireLock(file, options);
+    try {
+      return await fn();
+    } finally {
+      await release();
+    }
   } finally {
-    await release();
+    done();
+    if (queues.get(file) === mine) queues.delete(file);
   }
 }
