@@ -5,14 +5,22 @@ import type { InputIndex, Op, Vertex, VertexDigest, VertexMeta } from './types.j
 
 export class GraphBuilder {
   readonly vertices = new Map<VertexDigest, Vertex>();
-  /** Range keys per vertex, so merging stays linear when 10,000 stages share one FROM. */
+  /**
+   * Range keys per vertex, so merging stays linear when 10,000 stages share one FROM. Made on
+   * the first merge into a vertex: most vertices are added once, and a Set per vertex was a
+   * measurable share of convert's allocations.
+   */
   private readonly rangeKeys = new Map<VertexDigest, Set<string>>();
 
   add(op: Op, inputs: readonly VertexDigest[], name: string, ranges: readonly SourceRange[], meta?: VertexMeta): VertexDigest {
     const digest = vertexDigest(op, inputs);
     const existing = this.vertices.get(digest);
     if (existing) {
-      const keys = this.rangeKeys.get(digest)!;
+      let keys = this.rangeKeys.get(digest);
+      if (!keys) {
+        keys = new Set(existing.ranges.map(rangeKey));
+        this.rangeKeys.set(digest, keys);
+      }
       for (const r of ranges) {
         const k = rangeKey(r);
         if (!keys.has(k)) {
@@ -22,7 +30,6 @@ export class GraphBuilder {
       }
       return digest;
     }
-    this.rangeKeys.set(digest, new Set(ranges.map(rangeKey)));
     const v: Vertex = { digest, op, inputs: [...inputs], name, ranges: [...ranges] };
     if (meta && Object.keys(meta).length > 0) v.meta = meta;
     this.vertices.set(digest, v);

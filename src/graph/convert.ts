@@ -145,7 +145,8 @@ export async function convert(df: Dockerfile, options: ConvertOptions = {}): Pro
     d.dispatched = true;
     for (const cmd of d.commands) {
       d.cmdIsOnBuild = cmd.onbuild;
-      ctx.currentArgs = new Set(d.buildArgs.map((a) => a.key));
+      ctx.currentArgs = d.buildArgs;
+      ctx.currentArgCount = d.buildArgs.length;
       ctx.currentConfigKnown = d.configKnown === true;
       try {
         dispatchCommand(ctx, d, cmd);
