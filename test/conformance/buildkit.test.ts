@@ -184,6 +184,7 @@ describe.skipIf(!!reason)('kiln build matches BuildKit (recorded)', () => {
         }
         args.push(ctxDir);
 
+        const contextBefore = describeTree(ctxDir);
         const res = await withSlot(async () => {
           for (const pre of opts.prebuild ?? []) {
             const r = await kiln(root, 'build', '--progress', 'plain', '--network', 'host', '-f', path.join(ctxDir, pre.dockerfile), '-t', pre.tag, ctxDir);
@@ -222,6 +223,8 @@ describe.skipIf(!!reason)('kiln build matches BuildKit (recorded)', () => {
           });
           for (const [k, v] of compareImage(expected.image ?? {}, actual, partial)) diffs.set(k, v);
         }
+        // a build never writes into its context (RUN --mount=type=bind,rw writes go to a copy)
+        expect(describeTree(ctxDir), `${name}: the build changed its context directory`).toEqual(contextBefore);
         rmSync(work, { recursive: true, force: true });
 
         // For whoever updates known-differences.json: CONFORMANCE_DIFFS_OUT=FILE appends every difference found.
