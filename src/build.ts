@@ -43,7 +43,7 @@ import { openStores } from './store/index.js';
 import { createLease } from './store/leases.js';
 
 export type OutputSpec =
-  | { type: 'image'; names: string[] }
+  | { type: 'image'; names: string[]; /** also push each name to its registry (-o type=registry, --push) */ push?: boolean }
   | { type: 'local'; dest: string }
   | { type: 'tar'; dest: string }
   | { type: 'oci' | 'docker'; dest: string; names: string[] };

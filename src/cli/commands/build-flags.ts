@@ -59,7 +59,7 @@ export function parseOutput(value: string): OutputSpec {
   switch (type) {
     case 'image':
     case 'registry':
-      if (type === 'registry' || attrs.get('push') === 'true') throw new UsageError('pushing from kiln build is not supported yet', 'build with -t NAME, then run kiln push NAME');
+      if (type === 'registry' || attrs.get('push') === 'true') return { type: 'image', names, push: true };
       return { type: 'image', names };
     case 'local':
     case 'tar':

@@ -25,6 +25,7 @@ export interface BuildCliOptions {
   pull?: boolean;
   progress?: string;
   quiet?: boolean;
+  push?: boolean;
   output: string[];
   iidfile?: string;
   metadataFile?: string;
@@ -110,6 +111,11 @@ async function run(ctx: CliContext, contextArg: string, o: BuildCliOptions, stdi
   }
   const outputs: OutputSpec[] = o.output.map(parseOutput);
   const tags = parseTags(o.tag);
+  // --push / -o type=registry: every name the image gets is pushed after the build, as buildx does
+  const pushNames = [...new Set([...(o.push ? tags : []), ...outputs.flatMap((out) => (out.type === 'image' && out.push ? (out.names.length ? out.names : tags) : []))])];
+  if ((o.push || outputs.some((out) => out.type === 'image' && out.push)) && pushNames.length === 0) {
+    throw new UsageError('nothing to push: give the image a name with -t NAME or -o type=registry,name=NAME');
+  }
   if (o.network && !['default', 'none', 'host'].includes(o.network)) throw new UsageError(`invalid --network "${o.network}" (default, none, host)`);
   let jobs: number | undefined;
   if (o.jobs !== undefined) {
@@ -163,6 +169,14 @@ async function run(ctx: CliContext, contextArg: string, o: BuildCliOptions, stdi
     throw explainFailure(ctx, err, logs);
   }
   await renderer.close();
+  if (pushNames.length > 0) {
+    const { pushImage } = await import('../../registry/push.js');
+    for (const name of pushNames) {
+      if (progressMode !== 'quiet' && !o.quiet) ctx.stderr.write(`pushing ${name}\n`);
+      const pushed = await pushImage(name, { root: ctx.root() });
+      if (progressMode !== 'quiet' && !o.quiet) ctx.stderr.write(`pushed ${name}@${pushed.digest}\n`);
+    }
+  }
   if (o.quiet && result.imageId) ctx.stdout.write(`${result.imageId}\n`);
   if (o.iidfile && result.imageId) await fs.writeFile(o.iidfile, result.imageId);
   if (o.metadataFile) {
@@ -210,7 +224,8 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--pull', 'always attempt to pull the base images')
     .option('--progress <mode>', 'progress output: auto, tty, plain, rawjson, quiet (env BUILDKIT_PROGRESS)')
     .option('-q, --quiet', 'suppress the build output and print the image ID on success')
-    .option('-o, --output <spec>', 'output destination: type=image|local|tar|oci|docker[,dest=PATH][,name=N] (repeatable)', collect, [])
+    .option('--push', 'push the image to its registry after the build (same as -o type=registry)')
+    .option('-o, --output <spec>', 'output destination: type=image|registry|local|tar|oci|docker[,dest=PATH][,name=N][,push=true] (repeatable)', collect, [])
     .option('--iidfile <file>', 'write the image ID to the file')
     .option('--metadata-file <file>', 'write build result metadata to the file')
     .option('--cache-from <spec>', 'external cache sources: type=local,src=DIR (repeatable)', collect, [])
