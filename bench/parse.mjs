@@ -5,6 +5,7 @@
 //
 //   npm run build && node bench/parse.mjs [--runs 7] [--no-convert]
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -53,18 +54,20 @@ async function time(fn, warm = 3, runs = RUNS) {
 }
 const lastCpu = () => cpuMedians[cpuMedians.length - 1];
 
-// A realistic stage: ARG, FROM, ENV, WORKDIR, COPY --from, RUN with continuations and a
-// cache mount, a heredoc RUN, LABEL pairs, EXPOSE, exec-form CMD (10 instructions).
+// A realistic stage: FROM with a global ARG, a stage ARG, ENV, WORKDIR, COPY --from, RUN with
+// continuations, a cache mount and ARG/ENV references, a heredoc RUN, LABEL pairs, EXPOSE,
+// USER, exec-form CMD (11 instructions), so the stage environment and ARG scope are exercised.
 function generate(instructions) {
   const out = ['# syntax=docker/dockerfile:1', 'ARG BASE=busybox:latest'];
   let n = 1;
   for (let s = 0; n < instructions; s++) {
     const stage = [
       `FROM \${BASE} AS s${s}`,
+      `ARG JOBS=${1 + (s % 8)}`,
       `ENV APP_HOME=/app${s} PATH=/app${s}/bin:$PATH`,
       `WORKDIR /src/${s}`,
       s > 0 ? `COPY --from=s${s - 1} --chown=1000:1000 /out/ ./prev/` : 'COPY --chmod=0755 src/ ./',
-      `RUN --mount=type=cache,target=/cache \\\n    set -eu && \\\n    # a comment inside the continuation\n    make -j4 target${s} && \\\n    cp -r build /out`,
+      `RUN --mount=type=cache,target=/cache \\\n    set -eu && \\\n    # a comment inside the continuation\n    make -j$JOBS target${s} PREFIX=$APP_HOME && \\\n    cp -r build /out`,
       `RUN <<EOF\nset -e\necho stage ${s} > /out/stage.txt\nEOF`,
       `LABEL org.example.stage="${s}" org.example.name="stage ${s}"`,
       `EXPOSE ${8000 + (s % 1000)}/tcp`,
@@ -93,6 +96,7 @@ async function bench(name, texts) {
   }, big ? 1 : 3, big ? 3 : RUNS);
   const parseCpu = lastCpu();
   let convertMs = null;
+  let convertCpu = null;
   let convertNote = '';
   if (graph) {
     // Not every conformance file is a buildable Dockerfile (the parser accepts any
@@ -111,10 +115,11 @@ async function bench(name, texts) {
       convertMs = await time(async () => {
         for (const t of ok) await graph.convertAst(df.parse(t), opts);
       }, big ? 1 : 2, big ? 3 : RUNS);
+      convertCpu = lastCpu();
       if (ok.length < texts.length) convertNote = `(${ok.length} of ${texts.length} files convert)`;
     } else convertNote = 'no file converts';
   }
-  rows.push({ name, files: texts.length, count, bytes, parseMs, parseCpu, convertMs, convertNote });
+  rows.push({ name, files: texts.length, count, bytes, parseMs, parseCpu, convertMs, convertCpu, convertNote });
   const line = [
     name.padEnd(28),
     String(count).padStart(7) + ' instr',
@@ -122,12 +127,16 @@ async function bench(name, texts) {
     `${((count / parseMs) * 1000 / 1e6).toFixed(2)} M instr/s`,
     `${((bytes / 1e6) / (parseMs / 1000)).toFixed(1)} MB/s`,
     `${((parseMs * 1000) / count).toFixed(2)} µs/instr`,
-    convertMs !== null ? `parse+convert ${fmt(convertMs)} (cpu ${fmt(lastCpu())}) ${convertNote}` : convertNote,
+    convertMs !== null ? `parse+convert ${fmt(convertMs)} (cpu ${fmt(convertCpu)}) ${convertNote}` : convertNote,
   ];
   console.log(line.join('  '));
 }
 
-console.log(`node ${process.version}, median of ${RUNS} runs after warm-up${graph ? ', convert = src/graph convertAst' : ' (no dist/graph: parse only)'}\n`);
+const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
+console.log(
+  `node ${process.version}, median of ${RUNS} runs after warm-up${graph ? ', convert = src/graph convertAst' : ' (no dist/graph: parse only)'}` +
+    `; ${os.cpus().length} CPUs, load average ${load()}\n`,
+);
 
 const conf = path.resolve(root, '../shared/conformance');
 const readCases = (dir) =>
@@ -146,7 +155,24 @@ if (realWorld.length) {
   const per = await time(() => {
     for (const t of typical) df.parse(t);
   });
-  console.log(`  typical file (<200 lines, ${typical.length} files): median-of-runs mean ${fmt(per / typical.length)} per file`);
+  let conv = '';
+  if (graph) {
+    const opts = { platform: 'linux/amd64', buildPlatform: 'linux/amd64' };
+    const ok = [];
+    for (const t of typical) {
+      try {
+        await graph.convertAst(df.parse(t), opts);
+        ok.push(t);
+      } catch {
+        // not convertible
+      }
+    }
+    const perConv = await time(async () => {
+      for (const t of ok) await graph.convertAst(df.parse(t), opts);
+    });
+    conv = `, parse+convert ${fmt(perConv / ok.length)} (cpu ${fmt(lastCpu() / ok.length)}) per file over the ${ok.length} that convert`;
+  }
+  console.log(`  typical file (<200 lines, ${typical.length} files): median-of-runs mean parse ${fmt(per / typical.length)}${conv}`);
 }
 await bench('demo Dockerfile', [readFileSync(path.join(root, 'testdata/demo/Dockerfile'), 'utf8')]);
 for (const n of [1_000, 10_000, 100_000]) await bench(`generated ${n.toLocaleString('en')}`, [generate(n)]);
@@ -162,5 +188,12 @@ if (gen.length === 3) {
       ' the 1k file stays in the young generation, larger ASTs pay for promotion once)',
   );
   const c = gen.filter((r) => r.convertMs !== null).map((r) => (r.convertMs / r.count) * 1000);
-  if (c.length === 3) console.log(`linearity (parse+convert µs/instr): ${c.map((x) => x.toFixed(1)).join(' / ')} -> ratio ${(c[2] / c[0]).toFixed(2)}`);
+  const cc = gen.filter((r) => r.convertCpu !== null).map((r) => (r.convertCpu / r.count) * 1000);
+  if (c.length === 3) {
+    console.log(
+      `linearity (parse+convert µs/instr): wall ${c.map((x) => x.toFixed(1)).join(' / ')} -> ratio ${(c[2] / c[0]).toFixed(2)}; ` +
+        `cpu ${cc.map((x) => x.toFixed(1)).join(' / ')} -> ratio ${(cc[2] / cc[0]).toFixed(2)}, 10k->100k ${(cc[2] / cc[1]).toFixed(2)}`,
+    );
+  }
 }
+console.log(`load average at the end: ${load()} (wall times on a loaded machine mostly measure the neighbours; compare CPU)`);
