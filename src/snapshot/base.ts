@@ -54,6 +54,14 @@ export abstract class BaseSnapshotter implements Snapshotter {
 
   /** Fill the folder of a new snapshot (fs/ exists and is empty). */
   protected abstract populate(dir: string, kind: 'active' | 'view', parentChain: SnapshotRecord[]): Promise<void>;
+  /**
+   * True when `populate` is only a few mkdirs (overlayfs): the folder is then made while the
+   * metadata lock is held and the record is written once, without the `preparing` round trip
+   * (one metadata rewrite + 2 fsyncs less per prepare/view). Still kill -9 safe: the folder
+   * exists before the record is durable, and a folder without a record is removed by cleanup(),
+   * which also runs under the lock, so it can never see the folder without its record.
+   */
+  protected readonly cheapPopulate: boolean = false;
   /** Mounts of an active or view snapshot; `chain` is parent first, then its parents. */
   protected abstract mountsFor(rec: SnapshotRecord, chain: SnapshotRecord[]): Mount[];
   abstract upperDir(keyOrName: string): Promise<string | null>;
@@ -88,8 +96,9 @@ export abstract class BaseSnapshotter implements Snapshotter {
       const m = await this.readMeta();
       const before = JSON.stringify(m);
       const out = await fn(m);
-      const after = JSON.stringify(m, null, 1);
-      if (JSON.stringify(m) !== before) await writeFileAtomic(this.metaFile, after);
+      // Compact JSON, serialised once: the file holds every snapshot, so each change costs O(n).
+      const after = JSON.stringify(m);
+      if (after !== before) await writeFileAtomic(this.metaFile, after);
       return out;
     }, { timeoutMs: 120_000 });
   }
@@ -157,7 +166,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
   private async create(kind: 'active' | 'view', key: string, parent: string | undefined, labels: Record<string, string>): Promise<Mount[]> {
     if (!KEY_RE.test(key)) throw new InvalidArgumentError(`invalid snapshot key ${JSON.stringify(key)}`, { code: 'SNAPSHOT_INVALID_KEY' });
     await this.init();
-    const { rec, chain } = await this.update((m) => {
+    const { rec, chain } = await this.update(async (m) => {
       if (m.snapshots[key]) throw new AlreadyExistsError(`snapshot ${JSON.stringify(key)} already exists`, { code: 'SNAPSHOT_EXISTS' });
       if (parent !== undefined) {
         const p = m.snapshots[parent];
@@ -166,11 +175,31 @@ export abstract class BaseSnapshotter implements Snapshotter {
           throw new FailedPreconditionError(`parent ${JSON.stringify(parent)} is not committed`, { code: 'SNAPSHOT_PARENT_NOT_COMMITTED' });
         }
       }
-      const r: SnapshotRecord = { id: String(m.nextId++), kind, created: new Date().toISOString(), labels: { ...labels }, preparing: process.pid };
+      const r: SnapshotRecord = { id: String(m.nextId++), kind, created: new Date().toISOString(), labels: { ...labels } };
       if (parent !== undefined) r.parent = parent;
+      const chain = this.chainOf(m, parent);
+      if (this.cheapPopulate) {
+        const d = this.dirOf(r);
+        try {
+          // A folder left by a crashed process whose record never reached the disk may hold this id.
+          await fs.mkdir(d).catch(async (e: NodeJS.ErrnoException) => {
+            if (e.code !== 'EEXIST') throw e;
+            await this.removeDir(d);
+            await fs.mkdir(d);
+          });
+          await fs.mkdir(path.join(d, 'fs'), { mode: 0o755 });
+          await this.populate(d, kind, chain);
+        } catch (err) {
+          await this.removeDir(d).catch(() => undefined);
+          throw err; // nothing is written: update() only writes when fn returns
+        }
+      } else {
+        r.preparing = process.pid;
+      }
       m.snapshots[key] = r;
-      return { rec: r, chain: this.chainOf(m, parent) };
+      return { rec: r, chain };
     });
+    if (this.cheapPopulate) return this.mountsFor(rec, chain);
     const dir = this.dirOf(rec);
     try {
       await fs.mkdir(path.join(dir, 'fs'), { recursive: true, mode: 0o755 });

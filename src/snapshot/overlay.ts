@@ -16,6 +16,7 @@ import type { Mount } from './types.js';
  */
 export class OverlaySnapshotter extends BaseSnapshotter {
   readonly name = 'overlayfs' as const;
+  protected override readonly cheapPopulate = true;
 
   constructor(root: string) {
     super(root, 'overlayfs');
