@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { StartError } from './errors.js';
+import { dropCopiedUpEtc, overlayUpperDir, prepareEtcFiles, removeEtcStubs, type EtcFiles } from './etc-files.js';
 import { KilnError } from '../diagnostics/errors.js';
 import { directDir, mountAll, unmountAll } from '../snapshot/mount.js';
 import type { Mount } from '../snapshot/types.js';
@@ -92,6 +93,7 @@ export abstract class OciRuntimeExecutor implements Executor {
     const bundle = await fs.mkdtemp(path.join(this.stateDir, `${id.slice(0, 12)}-`));
     const cgroup = await Cgroup.create(`kiln/${id}`);
     let mounted: string | undefined;
+    let etc: EtcFiles = { mounts: [], stubs: [] };
     try {
       let rootPath = directDir(rootfs);
       let readonly = !!spec.readonlyRootfs;
@@ -103,7 +105,8 @@ export abstract class OciRuntimeExecutor implements Executor {
         await mountAll(rootfs, rootPath);
         mounted = rootPath;
       }
-      const config = generateSpec({ spec: { ...spec, readonlyRootfs: readonly }, rootPath, mounts, cgroupsPath: `kiln/${id}/ctr` });
+      if (!readonly) etc = await prepareEtcFiles(path.join(bundle, 'etc'), rootPath, spec, mounts, overlayUpperDir(rootfs));
+      const config = generateSpec({ spec: { ...spec, readonlyRootfs: readonly }, rootPath, mounts: [...etc.mounts, ...mounts], cgroupsPath: `kiln/${id}/ctr` });
       await fs.writeFile(path.join(bundle, 'config.json'), JSON.stringify(config));
       const logFile = path.join(bundle, 'runtime.log');
       const pidFile = path.join(bundle, 'pid');
@@ -112,7 +115,9 @@ export abstract class OciRuntimeExecutor implements Executor {
     } finally {
       await cgroup.killAll().catch(() => undefined);
       await this.afterRun(id);
+      await removeEtcStubs(etc).catch(() => undefined);
       if (mounted) await unmountAll(mounted).catch(() => undefined);
+      await dropCopiedUpEtc(etc).catch(() => undefined);
       await cgroup.remove().catch(() => undefined);
       await fs.rm(bundle, { recursive: true, force: true });
     }

@@ -30,6 +30,13 @@ describe.skipIf(!!reason)('containers end to end (kiln runtime)', () => {
     expect((await kiln(root, 'ps', '-aq')).stdout).toBe('');
   });
 
+  it('gives every container its own /etc/hosts, /etc/hostname and /etc/resolv.conf, which never show up as changes', async () => {
+    const r = await kiln(root, 'run', '--name', 'etcfiles', '--hostname', 'box1', 'busybox', 'sh', '-c', 'cat /etc/hostname; grep -c box1 /etc/hosts; test -f /etc/resolv.conf && echo resolv');
+    expect(r.stdout).toBe('box1\n1\nresolv\n');
+    expect((await kiln(root, 'diff', 'etcfiles')).stdout).toBe('');
+    await kiln(root, 'rm', 'etcfiles');
+  });
+
   it('gives each container its own writable layer over the shared image', async () => {
     await kiln(root, 'run', '--name', 'iso-a', 'busybox', 'sh', '-c', 'echo a > /marker');
     const b = await kiln(root, 'run', '--rm', 'busybox', 'sh', '-c', 'cat /marker 2>&1 || echo absent');
