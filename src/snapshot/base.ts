@@ -4,7 +4,7 @@ import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, Kiln
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { withLock } from '../util/lock-file.js';
 import { processAlive } from '../util/process.js';
-import { run } from './mount.js';
+import { syncSnapshotTree } from './sync.js';
 import type { Mount, SnapshotInfo, SnapshotKind, Snapshotter, Usage } from './types.js';
 
 /** One snapshot's record in `<driverRoot>/metadata.json`. */
@@ -37,6 +37,8 @@ const KEY_RE = /^[^\0]{1,512}$/;
  * pid); records of dead preparers and folders without a record are removed when a snapshotter is
  * opened. Commit syncs the snapshot's filesystem (syncfs) before the record says "committed".
  */
+export { syncFs } from './sync.js';
+
 export abstract class BaseSnapshotter implements Snapshotter {
   abstract readonly name: 'overlayfs' | 'native';
   readonly driverRoot: string;
@@ -233,8 +235,9 @@ export abstract class BaseSnapshotter implements Snapshotter {
     if (rec.kind !== 'active') {
       throw new FailedPreconditionError(`snapshot ${JSON.stringify(key)} is ${rec.kind}, only active snapshots can be committed`, { code: 'SNAPSHOT_NOT_ACTIVE' });
     }
-    // Durability: the data must be on disk before the record says "committed" (containerd#9401).
-    await syncFs(this.fsOf(rec));
+    // Durability: the data must be on disk before the record says "committed" (containerd#9401);
+    // small trees are fsynced in-process, big ones get a shared syncfs (see sync.ts).
+    await syncSnapshotTree(this.fsOf(rec), this.snapshotsDir);
     await this.update((m) => {
       const r = m.snapshots[key];
       if (!r || r.id !== rec.id || r.kind !== 'active') throw new NotFoundError(`snapshot ${JSON.stringify(key)} not found`, { code: 'SNAPSHOT_NOT_FOUND' });
@@ -312,14 +315,6 @@ function toInfo(name: string, r: SnapshotRecord): SnapshotInfo {
   return info;
 }
 
-/** syncfs(2) on the filesystem holding `dir` (coreutils `sync -f`), falling back to sync(2). */
-export async function syncFs(dir: string): Promise<void> {
-  try {
-    await run('sync', ['-f', dir]);
-  } catch {
-    await run('sync', []);
-  }
-}
 
 /** Bytes (allocated blocks) and inodes under `dir`, each hardlinked inode counted once. */
 export async function diskUsage(dir: string): Promise<Usage> {
