@@ -58,8 +58,15 @@ export async function prepareEtcFiles(dir: string, rootPath: string, spec: Proce
     const existing = await fs.lstat(inRoot).catch(() => undefined);
     if (existing && !existing.isFile()) continue; // a symlink or directory there: leave the image's choice alone
     if (!existing) {
-      await fs.writeFile(inRoot, '', { flag: 'wx', mode: 0o644 });
-      out.stubs.push(inRoot);
+      // 'wx': if another container sharing this rootfs made it first, it is theirs to remove
+      const made = await fs.writeFile(inRoot, '', { flag: 'wx', mode: 0o644 }).then(
+        () => true,
+        (err: NodeJS.ErrnoException) => {
+          if (err.code === 'EEXIST') return false;
+          throw err;
+        },
+      );
+      if (made) out.stubs.push(inRoot);
     }
     const source = path.join(dir, name);
     await fs.writeFile(source, text, { mode: 0o644 });
