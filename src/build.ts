@@ -12,12 +12,13 @@ import { FileCacheStore, LayeredCacheStore } from './cache/record-store.js';
 import { HistoryStore } from './cache/history-store.js';
 import { LocalCacheImport } from './cache/import-local.js';
 import { RegistryCacheImport, exportCacheRegistry } from './cache/registry-cache.js';
+import { ImageCacheImport, openInlineCache, withInlineCache } from './cache/inline-cache.js';
 import { exportCacheLocal, type ExportCacheResult } from './cache/export-local.js';
 import { selectRecordsForExport, type CacheFromSpec, type CacheToSpec } from './cache/export-select.js';
 import type { CacheRecord, CacheStore, LayerRef, StepResult } from './cache/types.js';
 import { ContextSource } from './context/source.js';
 import { readDockerignore } from './context/dockerignore.js';
-import { KilnError, isNotFound } from './diagnostics/errors.js';
+import { KilnError, hasCode, isNotFound } from './diagnostics/errors.js';
 import { applyTar } from './diff/apply.js';
 import { treeChanges } from './diff/changes.js';
 import { envSourceDateEpoch } from './diff/compare.js';
@@ -39,7 +40,7 @@ import { VertexError } from './solver/errors.js';
 import { ExecFailedError } from './solver/ops/exec.js';
 import { digestOf } from './solver/cache-key.js';
 import type { ProgressEvent, ProgressListener, SolveOutput } from './solver/types.js';
-import { openStores } from './store/index.js';
+import { openStores, type Stores } from './store/index.js';
 import { createLease } from './store/leases.js';
 
 export type OutputSpec =
@@ -224,11 +225,11 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   if (opts.network === 'none') {
     for (const v of vertices.values()) if (v.op.kind === 'exec' && v.op.network === 'default') v.op = { ...v.op, network: 'none' };
   }
-  const imports: Array<LocalCacheImport | RegistryCacheImport> = [];
+  const imports: Array<LocalCacheImport | RegistryCacheImport | ImageCacheImport> = [];
   for (const c of opts.cacheFrom ?? []) {
     try {
       if (c.type === 'local') imports.push(await LocalCacheImport.open(c.src, c.tag ? { tag: c.tag } : {}));
-      else imports.push(await RegistryCacheImport.open(c.ref, opts.root));
+      else imports.push(await openRegistryCacheSource(c.ref, opts.root, stores));
     } catch (err) {
       // buildx: a missing cache source is not an error, the build just has no cache from it
       if (c.type === 'local' && !isNotFound(err)) throw err;
@@ -282,8 +283,11 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     }
     for (const l of result.layers) await lease.add(l.descriptor.digest);
 
-    // 4. the image
+    // 4. the image (with --cache-to type=inline, the records of its own layers go into its config)
     const fin = finalizeConfig(conv.config, result.layers, created, sdeTime);
+    if (opts.cacheTo?.type === 'inline' && solved) {
+      fin.config = withInlineCache(fin.config, selectRecordsForExport(await recordsOfSolve(cache, solved), result, 'min'));
+    }
     const outputs = opts.outputs?.length ? opts.outputs : [{ type: 'image' as const, names: opts.tags ?? [] }];
     let manifest: Descriptor | undefined;
     let imageId: Digest | undefined;
@@ -310,17 +314,12 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
 
     // 5. cache export
     let cacheExport: ExportCacheResult | undefined;
-    if (opts.cacheTo && solved) {
+    if (opts.cacheTo && opts.cacheTo.type !== 'inline' && solved) {
       const where = opts.cacheTo.type === 'local' ? opts.cacheTo.dest : opts.cacheTo.ref;
       const cd = digestOf({ internal: 'cache-export', where });
       const tc = now();
       emit({ type: 'vertex.started', digest: cd, time: tc, name: `exporting cache to ${where}` });
-      const records: CacheRecord[] = [];
-      for (const o of solved.vertices.values()) {
-        const rec = await cache.get(o.key);
-        if (rec && !rec.result.meta?.local) records.push(rec);
-      }
-      const selected = selectRecordsForExport(records, result, opts.cacheTo.mode);
+      const selected = selectRecordsForExport(await recordsOfSolve(cache, solved), result, opts.cacheTo.mode);
       cacheExport =
         opts.cacheTo.type === 'local'
           ? await exportCacheLocal({ dest: opts.cacheTo.dest, records: selected, content: stores.content })
@@ -423,3 +422,33 @@ async function writeOutput(
 }
 
 export type { Worker };
+
+/** The exportable cache records of a solve (what --cache-to writes, before mode selection). */
+async function recordsOfSolve(cache: CacheStore, solved: SolveOutput): Promise<CacheRecord[]> {
+  const records: CacheRecord[] = [];
+  for (const o of solved.vertices.values()) {
+    const rec = await cache.get(o.key);
+    if (rec && !rec.result.meta?.local) records.push(rec);
+  }
+  return records;
+}
+
+/**
+ * `--cache-from REF` (or type=registry,ref=REF): a kiln cache manifest in a registry, or an image
+ * carrying an inline cache: the local image when the store has one by that name, else the registry's.
+ */
+async function openRegistryCacheSource(ref: string, root: string, stores: Stores): Promise<RegistryCacheImport | ImageCacheImport> {
+  const deps = { root, images: stores.images, content: stores.content };
+  if (await stores.images.getImage(ref).then(() => true, () => false)) {
+    const inline = await openInlineCache(ref, deps);
+    if (inline) return inline;
+  }
+  try {
+    return await RegistryCacheImport.open(ref, root);
+  } catch (err) {
+    if (!hasCode(err, 'CACHE_IMPORT_INVALID')) throw err;
+    const inline = await openInlineCache(ref, deps);
+    if (!inline) throw new KilnError('CACHE_IMPORT_INVALID', `--cache-from ${ref}: neither a cache manifest nor an image with an inline cache (build it with --cache-to type=inline)`);
+    return inline;
+  }
+}

@@ -14,7 +14,11 @@ export function selectRecordsForExport(records: readonly CacheRecord[], final: S
   return records.filter((r) => r.result.layers.every((l) => finalLayers.has(l.descriptor.digest)));
 }
 
-export type CacheToSpec = { type: 'local'; dest: string; mode: CacheExportMode } | { type: 'registry'; ref: string; mode: CacheExportMode };
+export type CacheToSpec =
+  | { type: 'local'; dest: string; mode: CacheExportMode }
+  | { type: 'registry'; ref: string; mode: CacheExportMode }
+  /** the records of the image's own layers, in its config (BuildKit's inline cache; min only) */
+  | { type: 'inline'; mode: 'min' };
 
 export type CacheFromSpec = { type: 'local'; src: string; tag?: string } | { type: 'registry'; ref: string };
 
@@ -52,7 +56,11 @@ export function parseCacheTo(value: string): CacheToSpec {
     if (!ref) throw new CacheSpecError(`--cache-to ${value}: ref=REGISTRY/REPO:TAG is required`);
     return { type: 'registry', ref, mode };
   }
-  if (type !== 'local') throw new CacheSpecError(`--cache-to ${value}: only type=local and type=registry are supported`);
+  if (type === 'inline') {
+    if (mode !== 'min') throw new CacheSpecError(`--cache-to ${value}: type=inline supports only mode=min`);
+    return { type: 'inline', mode: 'min' };
+  }
+  if (type !== 'local') throw new CacheSpecError(`--cache-to ${value}: only type=local, type=registry and type=inline are supported`);
   const dest = a.get('dest');
   if (!dest) throw new CacheSpecError(`--cache-to ${value}: dest=DIR is required`);
   return { type: 'local', dest, mode };

@@ -52,3 +52,54 @@ describe.skipIf(!!reason)('kiln build --push, then kiln run from another root', 
     expect(r.stderr).toContain('nothing to push');
   });
 });
+
+describe.skipIf(!!reason)('inline cache: --cache-to type=inline, then --cache-from NAME in an empty root', () => {
+  let reg: TestRegistry;
+  const dirs: string[] = [];
+  const tmp = (p: string) => {
+    const d = mkdtempSync(path.join(os.tmpdir(), p));
+    dirs.push(d);
+    return d;
+  };
+  beforeAll(async () => {
+    reg = await startRegistry();
+  });
+  afterAll(async () => {
+    await reg?.stop();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('runs no RUN step and gives the same image, from the registry and from the local store', async () => {
+    const ctx = tmp('kiln-inline-ctx-');
+    writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM busybox\nRUN echo one > /one\nRUN echo two > /two\nCMD ["cat", "/one", "/two"]\n');
+    const name = `${reg.host}/kiln/inline:v1`;
+    const a = tmp('kiln-inline-a-');
+    importBusybox(a);
+    const first = await kiln(a, 'build', '--progress', 'plain', '--cache-to', 'type=inline', '--push', '-t', name, ctx);
+    expect(first.code).toBe(0);
+    const idA = JSON.parse((await kiln(a, 'image', 'inspect', name)).stdout)[0].Id;
+
+    // a brand-new root that has only the same base image (the same bytes, as a pull would give):
+    // everything comes from the pushed image
+    const b = tmp('kiln-inline-b-');
+    const base = path.join(ctx, 'base.tar');
+    expect((await kiln(a, 'save', 'busybox:latest', '-o', base)).code).toBe(0);
+    expect((await kiln(b, 'load', '-i', base)).code).toBe(0);
+    const second = await kiln(b, 'build', '--progress', 'plain', '--cache-to', 'type=inline', '--cache-from', name, '-t', 'again:v1', ctx);
+    expect(second.code).toBe(0);
+    expect(second.stderr).not.toContain('cache miss');
+    expect(second.stderr.match(/CACHED/g)?.length).toBeGreaterThanOrEqual(2);
+    expect(JSON.parse((await kiln(b, 'image', 'inspect', 'again:v1')).stdout)[0].Id).toBe(idA);
+    expect((await kiln(b, 'run', '--rm', 'again:v1')).stdout).toBe('one\ntwo\n');
+
+    // and from an image in the local store (no registry needed)
+    const c = tmp('kiln-inline-c-');
+    expect((await kiln(c, 'load', '-i', base)).code).toBe(0);
+    const again = path.join(ctx, 'again.tar');
+    expect((await kiln(b, 'save', 'again:v1', '-o', again)).code).toBe(0);
+    expect((await kiln(c, 'load', '-i', again)).code).toBe(0);
+    const third = await kiln(c, 'build', '--progress', 'plain', '--cache-from', 'again:v1', '-t', 'third:v1', ctx);
+    expect(third.code).toBe(0);
+    expect(third.stderr).not.toContain('cache miss');
+  });
+});
