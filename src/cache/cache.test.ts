@@ -186,7 +186,9 @@ describe('local cache export/import', () => {
     expect(() => parseCacheTo('type=local,dest=/tmp/c,mode=all')).toThrow(/mode must be min or max/);
     expect(parseCacheTo('type=registry,ref=127.0.0.1:5000/cache:ci,mode=max')).toEqual({ type: 'registry', ref: '127.0.0.1:5000/cache:ci', mode: 'max' });
     expect(parseCacheFrom('127.0.0.1:5000/cache:ci')).toEqual({ type: 'registry', ref: '127.0.0.1:5000/cache:ci' });
-    expect(() => parseCacheTo('type=gha')).toThrow(/only type=local and type=registry/);
+    expect(() => parseCacheTo('type=gha')).toThrow(/only type=local, type=registry and type=inline/);
+    expect(parseCacheTo('type=inline')).toEqual({ type: 'inline', mode: 'min' });
+    expect(() => parseCacheTo('type=inline,mode=max')).toThrow(/only mode=min/);
     expect(() => parseCacheTo('type=local')).toThrow(/dest=DIR is required/);
     expect(parseCacheFrom('type=local,src=/tmp/c')).toEqual({ type: 'local', src: '/tmp/c' });
     expect(() => parseCacheFrom('type=local,src=/x,bogus=1')).toThrow(/unknown attribute "bogus"/);
