@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { ContentStore } from '../content/types.js';
 import { hasCode, isAlreadyExists, isNotFound } from '../diagnostics/errors.js';
 import type { Descriptor, Digest } from '../image/types.js';
+import { oneShotMounts } from '../snapshot/mount.js';
 import type { Snapshotter } from '../snapshot/types.js';
 import { applyLayer } from './apply.js';
 import type { ApplyOptions } from './types.js';
@@ -46,7 +47,8 @@ export async function unpackLayers(sn: Snapshotter, store: ContentStore, layers:
     );
     if (!have) {
       const key = `extract-${randomBytes(6).toString('hex')} ${name}`;
-      const mounts = await sn.prepare(key, parent, { 'kiln.layer.diffid': l.diffID });
+      // one-shot (committed, which syncs it, or removed): no sync at umount (oneShotMounts)
+      const mounts = oneShotMounts(await sn.prepare(key, parent, { 'kiln.layer.diffid': l.diffID }));
       try {
         await applyLayer(store, l.descriptor, mounts, { ...o, expectedDiffID: l.diffID });
         await sn.commit(name, key, { 'kiln.layer.diffid': l.diffID, 'kiln.layer.digest': l.descriptor.digest });

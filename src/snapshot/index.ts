@@ -15,6 +15,7 @@ export {
   compactOverlay,
   directDir,
   mountAll,
+  oneShotMounts,
   probeOverlay,
   unmountAll,
   withMountedSnapshot,

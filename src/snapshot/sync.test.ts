@@ -28,3 +28,18 @@ describe('commit durability helpers', () => {
     await syncFs(dir); // and a later one starts a fresh sync
   });
 });
+
+describe('oneShotMounts', () => {
+  it('adds volatile only to writable overlay mounts and leaves binds and read-only overlays alone', async () => {
+    const { oneShotMounts } = await import('./mount.js');
+    const rw = { type: 'overlay', source: 'overlay', options: ['workdir=/w', 'upperdir=/u', 'lowerdir=/l'] };
+    const ro = { type: 'overlay', source: 'overlay', options: ['lowerdir=/a:/b'] };
+    const bind = { type: 'bind', source: '/x', options: ['rbind', 'rw'] };
+    const out = oneShotMounts([rw, ro, bind]);
+    expect(out[0]!.options).toContain('volatile');
+    expect(out[1]!.options).not.toContain('volatile');
+    expect(out[2]).toBe(bind);
+    expect(rw.options).not.toContain('volatile'); // input untouched
+    expect(oneShotMounts(out)[0]!.options.filter((o) => o === 'volatile')).toHaveLength(1);
+  });
+});

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { isAlreadyExists } from '../../diagnostics/errors.js';
 import { snapshotChanges, writeLayer } from '../../diff/compare.js';
 import type { LayerEntry } from '../../diff/changes.js';
-import { withSnapshotDir } from '../../snapshot/mount.js';
+import { oneShotMounts, withSnapshotDir } from '../../snapshot/mount.js';
 import type { Mount } from '../../snapshot/types.js';
 import type { StepResult } from '../../cache/types.js';
 import { STEP_SNAPSHOT_PREFIX, type WorkerDeps } from './deps.js';
@@ -62,7 +62,8 @@ export async function commitStep(deps: WorkerDeps, key: string, name: string, pa
 /** Prepare a writable snapshot on top of `parent`'s; removed again if `fn` throws. */
 export async function withActive<T>(deps: WorkerDeps, what: string, parent: StepResult, fn: (key: string, mounts: Mount[]) => Promise<T>): Promise<T> {
   const key = activeKey(what);
-  const mounts = await deps.snapshotter.prepare(key, parent.snapshot ?? undefined);
+  // one-shot: committed by commitStep (which syncs it) or removed; see oneShotMounts
+  const mounts = oneShotMounts(await deps.snapshotter.prepare(key, parent.snapshot ?? undefined));
   try {
     return await fn(key, mounts);
   } catch (err) {
