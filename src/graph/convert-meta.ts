@@ -26,19 +26,21 @@ export function convertArg(ctx: ConvertContext, d: DispatchState, c: ArgInstruct
   const commit: string[] = [];
   for (const arg of c.args) {
     const hasValue = Object.hasOwn(ctx.buildArgs, arg.key);
+    // the default is expanded in the environment so far (BuildKit expands ARG before dispatching it)
+    const expandedDefault = arg.value === undefined ? undefined : expandWord(ctx, stateEnv(d), { value: arg.value, range: arg.range });
     let value: string | undefined;
     if (hasValue) {
       value = ctx.buildArgs[arg.key];
-    } else if (arg.value !== undefined) {
-      value = expandWord(ctx, stateEnv(d), { value: arg.value, range: arg.range });
+    } else if (expandedDefault !== undefined) {
+      value = expandedDefault;
     } else if (ctx.globalArgs.has(arg.key)) {
       value = ctx.globalArgs.get(arg.key);
     }
     if (value !== undefined && !NON_ENV_ARGS.has(arg.key)) d.state = addEnv(d.state, arg.key, value);
     d.buildArgs.push(value === undefined ? { key: arg.key } : { key: arg.key, value });
-    // history shows the ARG as declared, not the value it got (BuildKit as bundled with docker 20.10,
-    // which test/conformance records); the RUN entries show the values in effect
-    commit.push(arg.value === undefined ? arg.key : `${arg.key}=${arg.value}`);
+    // history shows the ARG with its (expanded) default, never a --build-arg value (BuildKit as
+    // bundled with docker 20.10, which test/conformance records); RUN entries show the values in effect
+    commit.push(expandedDefault === undefined ? arg.key : `${arg.key}=${expandedDefault}`);
   }
   commitToHistory(d, `ARG ${commit.join(' ')}`, false);
 }
