@@ -8,7 +8,7 @@ import { KilnError } from '../../diagnostics/errors.js';
 import type { ExecMount as ExecutorMount, ProcessSpec } from '../../executor/types.js';
 import type { BindMount, CacheMount, ExecMount, ExecOp, InputIndex, SecretMount, Vertex } from '../../graph/types.js';
 import { withLock } from '../../util/lock-file.js';
-import { directDir, mountAll, unmountAll } from '../../snapshot/mount.js';
+import { directDir, mountAll, oneShotMounts, unmountAll } from '../../snapshot/mount.js';
 import type { Mount } from '../../snapshot/types.js';
 import type { StepResult } from '../../cache/types.js';
 import { digestOf } from '../cache-key.js';
@@ -171,7 +171,7 @@ export class ExecHandler implements OpHandler<Vertex> {
     if (!r.snapshot) return this.inputDir(v, null, inputs, writable, p);
     const key = activeKey(writable ? 'bind-rw' : 'bind');
     const sn = this.deps.snapshotter;
-    const mounts = writable ? await sn.prepare(key, r.snapshot) : await sn.view(key, r.snapshot);
+    const mounts = writable ? oneShotMounts(await sn.prepare(key, r.snapshot)) : await sn.view(key, r.snapshot);
     p.cleanup.push(() => sn.remove(key)); // writes to a rw bind are discarded with it
     const direct = directDir(mounts);
     if (direct) return direct;
