@@ -40,6 +40,8 @@ export async function buildProgram(ctx: CliContext, argv: string[] = []): Promis
     .exitOverride();
   const wanted = requestedCommand(argv);
   const known = wanted !== undefined && commandModules.some((m) => typeof m !== 'function' && m.names.includes(wanted));
+  // `kiln --version` needs no command module; help and unknown commands need them all
+  if (wanted === undefined && argv.some((a) => a === '-v' || a === '--version')) return program;
   for (const entry of commandModules) {
     if (typeof entry === 'function') {
       (await entry()).register(program, ctx);
