@@ -148,7 +148,7 @@ describe.skipIf(!!noDist)('ImageStore with several processes', () => {
         const [root, who] = process.argv.slice(1);
         const s = await openStores(root);
         for (let i = 0; i < 10; i++) await s.images.tag('base', 'p' + who + '/t' + i);
-        if (who === 'hang') { const { acquireLock } = await import(${JSON.stringify(path.join(path.dirname(distStores), 'lock.js'))}); await acquireLock(root + '/meta/images.lock'); console.log('locked'); setInterval(() => {}, 1000); }
+        if (who === 'hang') { const { acquireLock } = await import(${JSON.stringify(path.join(path.dirname(distStores), '../util/lock-file.js'))}); await acquireLock(root + '/meta/images.lock'); console.log('locked'); setInterval(() => {}, 1000); }
         else console.log('done');
       `;
       const run = (who: string) => {
