@@ -205,7 +205,10 @@ export abstract class OciRuntimeExecutor implements Executor {
         new Promise<{ code: number | null; sig: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, sig) => resolve({ code, sig }))),
       ]);
       // let the pipes drain (the container's processes are gone, so they close promptly)
-      await Promise.race([closed, new Promise((r) => setTimeout(r, 1000))]);
+      // (the timer is cleared: a pending one would keep a short-lived kiln process alive for a second)
+      let drainTimer: NodeJS.Timeout | undefined;
+      await Promise.race([closed, new Promise((r) => (drainTimer = setTimeout(r, 1000)))]);
+      clearTimeout(drainTimer);
       child.stdout?.destroy();
       child.stderr?.destroy();
       const exitCode = exit.code ?? 128 + (os.constants.signals[exit.sig ?? 'SIGKILL'] ?? 9);
