@@ -2,11 +2,12 @@ import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { InvalidArgumentError, KilnError, NotFoundError } from '../diagnostics/errors.js';
+import { ReadOnlyCacheSource } from './read-only-source.js';
 import { isDigest } from '../image/digest.js';
 import type { Descriptor, Digest, Index } from '../image/types.js';
 import { checkCacheManifest, recordsOf } from './cache-manifest.js';
 import { MAX_CACHE_JSON_BYTES, REF_NAME_ANNOTATION, blobPath } from './local-layout.js';
-import type { CacheKey, CacheRecord, CacheStore } from './types.js';
+import type { CacheKey, CacheRecord } from './types.js';
 
 function bad(src: string, what: string): KilnError {
   return new InvalidArgumentError(`--cache-from ${src}: ${what}`, { code: 'CACHE_IMPORT_INVALID' });
@@ -33,11 +34,13 @@ async function readJsonLimited<T>(file: string, src: string): Promise<T> {
  * Everything in DIR is untrusted: digests are checked before they become paths, records that do
  * not validate are skipped, and a record whose blobs are missing is not offered.
  */
-export class LocalCacheImport implements CacheStore {
+export class LocalCacheImport extends ReadOnlyCacheSource {
   private constructor(
     readonly src: string,
-    private readonly records: Map<CacheKey, CacheRecord>,
-  ) {}
+    records: Map<CacheKey, CacheRecord>,
+  ) {
+    super(src, records.values());
+  }
 
   static async open(src: string, opts: { tag?: string } = {}): Promise<LocalCacheImport> {
     const dir = path.resolve(src);
@@ -67,25 +70,6 @@ export class LocalCacheImport implements CacheStore {
       records.set(r.key, { ...r, result: { ...r.result, snapshot: null } });
     }
     return new LocalCacheImport(dir, records);
-  }
-
-  get size(): number {
-    return this.records.size;
-  }
-
-  async get(key: CacheKey): Promise<CacheRecord | undefined> {
-    const r = this.records.get(key);
-    return r ? structuredClone(r) : undefined;
-  }
-
-  async put(): Promise<void> {
-    throw new KilnError('CACHE_READ_ONLY', `--cache-from ${this.src} is read-only`);
-  }
-  async delete(): Promise<void> {
-    throw new KilnError('CACHE_READ_ONLY', `--cache-from ${this.src} is read-only`);
-  }
-  async *list(): AsyncIterable<CacheRecord> {
-    yield* [...this.records.values()];
   }
 
   /** A layer blob of this source (unverified bytes: ingest with the expected digest). */

@@ -7,7 +7,8 @@ import type { Readable } from 'node:stream';
 import { KilnError } from '../diagnostics/errors.js';
 import type { Digest, ImageConfig } from '../image/types.js';
 import { recordsOf, type CacheConfig } from './cache-manifest.js';
-import type { CacheKey, CacheRecord, CacheStore } from './types.js';
+import { ReadOnlyCacheSource } from './read-only-source.js';
+import type { CacheRecord } from './types.js';
 
 export const INLINE_CACHE_KEY = 'kiln.cache.v1';
 
@@ -24,32 +25,15 @@ export function inlineRecords(config: unknown): CacheRecord[] {
 }
 
 /** A read-only cache source made of an image's inline records and a way to read its layers. */
-export class ImageCacheImport implements CacheStore {
-  private readonly records: Map<CacheKey, CacheRecord>;
+export class ImageCacheImport extends ReadOnlyCacheSource {
   constructor(
-    private readonly source: string,
+    source: string,
     records: readonly CacheRecord[],
     private readonly readBlob: (digest: Digest, size: number) => Readable,
   ) {
-    this.records = new Map(records.map((r) => [r.key, r]));
+    super(source, records);
   }
 
-  get size(): number {
-    return this.records.size;
-  }
-  async get(key: CacheKey): Promise<CacheRecord | undefined> {
-    const r = this.records.get(key);
-    return r ? structuredClone(r) : undefined;
-  }
-  async put(): Promise<void> {
-    throw new KilnError('CACHE_READ_ONLY', `--cache-from ${this.source} is read-only`);
-  }
-  async delete(): Promise<void> {
-    throw new KilnError('CACHE_READ_ONLY', `--cache-from ${this.source} is read-only`);
-  }
-  async *list(): AsyncIterable<CacheRecord> {
-    yield* [...this.records.values()];
-  }
   /** A verified stream of a layer the records name (undefined for any other digest). */
   blob(digest: Digest): Readable | undefined {
     for (const r of this.records.values()) {

@@ -5,12 +5,13 @@
  */
 import type { Readable } from 'node:stream';
 import type { ContentStore } from '../content/types.js';
+import { ReadOnlyCacheSource } from './read-only-source.js';
 import { KilnError } from '../diagnostics/errors.js';
 import { isDigest } from '../image/digest.js';
 import { MediaType, type Descriptor, type Digest } from '../image/types.js';
 import { buildCacheManifest, checkCacheManifest, recordsOf } from './cache-manifest.js';
 import type { ExportCacheResult } from './export-local.js';
-import type { CacheKey, CacheRecord, CacheStore } from './types.js';
+import type { CacheKey, CacheRecord } from './types.js';
 
 async function client(ref: string, root: string) {
   const { createRegistryClient, parseRegistryReference } = await import('../registry/index.js');
@@ -47,13 +48,15 @@ export async function exportCacheRegistry(opts: { ref: string; records: readonly
 }
 
 /** A read-only cache source in a registry; blobs stream (verified) from it when a hit needs them. */
-export class RegistryCacheImport implements CacheStore {
+export class RegistryCacheImport extends ReadOnlyCacheSource {
   private constructor(
-    private readonly ref: string,
-    private readonly records: Map<CacheKey, CacheRecord>,
+    ref: string,
+    records: Map<CacheKey, CacheRecord>,
     private readonly fetch: (desc: Descriptor) => Readable,
     private readonly sizes: Map<string, number>,
-  ) {}
+  ) {
+    super(ref, records.values());
+  }
 
   static async open(ref: string, root: string): Promise<RegistryCacheImport> {
     const { c, repo, tag } = await client(ref, root);
@@ -72,22 +75,6 @@ export class RegistryCacheImport implements CacheStore {
     return new RegistryCacheImport(ref, records, (desc) => c.fetchBlob(repo, desc), sizes);
   }
 
-  get size(): number {
-    return this.records.size;
-  }
-  async get(key: CacheKey): Promise<CacheRecord | undefined> {
-    const r = this.records.get(key);
-    return r ? structuredClone(r) : undefined;
-  }
-  async put(): Promise<void> {
-    throw new KilnError('CACHE_READ_ONLY', `--cache-from ${this.ref} is read-only`);
-  }
-  async delete(): Promise<void> {
-    throw new KilnError('CACHE_READ_ONLY', `--cache-from ${this.ref} is read-only`);
-  }
-  async *list(): AsyncIterable<CacheRecord> {
-    yield* [...this.records.values()];
-  }
   /** A verified stream of a layer the records name (undefined for any other digest). */
   blob(digest: Digest): Readable | undefined {
     const size = this.sizes.get(digest);
