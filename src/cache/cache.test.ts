@@ -94,7 +94,7 @@ describe('FileCacheStore', () => {
     await readers;
     const r = await s.get(`sha256:${'7'.repeat(64)}`);
     expect(['w1', 'w2']).toContain(r?.result.snapshot);
-    expect((await fs.readdir(s.dir)).filter((n) => n.startsWith('.tmp-'))).toEqual([]);
+    expect((await fs.readdir(s.dir)).filter((n) => n.endsWith('.tmp'))).toEqual([]);
   });
 });
 

@@ -6,7 +6,7 @@ import { createWriteStream } from 'node:fs';
 import type { ContentStore } from '../content/types.js';
 import { MediaType, type Descriptor, type Digest, type Index } from '../image/types.js';
 import { buildCacheManifest } from './cache-manifest.js';
-import { writeFileAtomic } from './atomic.js';
+import { writeFileAtomic } from '../util/atomic-file.js';
 import { REF_NAME_ANNOTATION, blobPath } from './local-layout.js';
 import type { CacheRecord } from './types.js';
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { readJson, writeJsonAtomic } from './atomic.js';
+import { readJsonFile as readJson, writeJsonAtomic } from '../util/atomic-file.js';
 import type { BuildHistory, HistoryStep } from './types.js';
 
 /**

@@ -2,7 +2,7 @@ export { FileCacheStore, MemoryCacheStore, LayeredCacheStore } from './record-st
 export { HistoryStore, MemoryHistoryStore } from './history-store.js';
 export type { HistoryProvider } from './history-store.js';
 export { cacheGcRoots, cacheRootProvider } from './gc-roots.js';
-export { writeFileAtomic, writeJsonAtomic, readJson } from './atomic.js';
+export { writeFileAtomic, writeJsonAtomic, readJsonFile as readJson } from '../util/atomic-file.js';
 export type * from './types.js';
 export { exportCacheLocal } from './export-local.js';
 export type { ExportCacheOptions, ExportCacheResult, CacheConfig } from './export-local.js';

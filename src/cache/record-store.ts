@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError } from '../diagnostics/errors.js';
-import { readJson, writeJsonAtomic } from './atomic.js';
+import { readJsonFile as readJson, writeJsonAtomic } from '../util/atomic-file.js';
 import type { CacheKey, CacheRecord, CacheStore } from './types.js';
 
 const KEY_RE = /^sha256:([0-9a-f]{64})$/;
