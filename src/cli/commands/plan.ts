@@ -1,13 +1,14 @@
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { readDockerignore } from '../../context/dockerignore.js';
-import { NotFoundError, UsageError } from '../../diagnostics/errors.js';
+import { UsageError } from '../../diagnostics/errors.js';
 import { formatDiagnostic } from '../../diagnostics/format.js';
 import { parse } from '../../dockerfile/index.js';
 import { convertAst, formatGraphDot, formatGraphText } from '../../graph/index.js';
 import type { ConvertOptions, ConvertResult, NamedContext } from '../../graph/index.js';
 import type { CliContext } from '../context.js';
+import { readDockerfileArg, readStdin } from '../dockerfile-input.js';
 
 export interface PlanCommandOptions {
   file?: string;
@@ -16,12 +17,6 @@ export interface PlanCommandOptions {
   buildContext?: string[];
   platform?: string;
   format?: string;
-}
-
-async function readStdin(): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
 }
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
@@ -58,21 +53,7 @@ export async function planAction(ctx: CliContext, contextArg: string | undefined
   if (!['text', 'json', 'dot'].includes(format)) throw new UsageError(`unknown --format "${format}"`, 'use --format text, json or dot');
   const contextDir = contextArg ?? '.';
   const file = opts.file ?? path.join(contextDir, 'Dockerfile');
-  let bytes: Buffer;
-  if (file === '-') {
-    bytes = await stdin();
-  } else {
-    try {
-      bytes = await readFile(file);
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      throw new NotFoundError(`cannot read Dockerfile "${file}": ${e.code === 'ENOENT' ? 'no such file' : e.message}`, {
-        code: 'CLI_DOCKERFILE_NOT_FOUND',
-        hint: 'use -f PATH to name the Dockerfile, or -f - to read it from stdin',
-        cause: err,
-      });
-    }
-  }
+  const bytes = await readDockerfileArg(file, stdin);
   const name = file === '-' ? '<stdin>' : path.basename(file) === file ? file : path.relative(process.cwd(), file) || file;
   ctx.sources.set(name, bytes.toString('utf8'));
   const options: ConvertOptions = { buildArgs: parseBuildArgs(opts.buildArg ?? []) };
