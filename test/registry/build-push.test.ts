@@ -10,7 +10,7 @@ import { registryUnavailable, skopeoUnavailable, startRegistry, type TestRegistr
 const reason = registryUnavailable() ?? skopeoUnavailable() ?? containerSkipReason();
 if (reason) console.warn(`skipping kiln build --push test: ${reason}`);
 
-describe.skipIf(!!reason)('kiln build --push, then kiln run from another root', () => {
+describe.skipIf(!!reason)('kiln build --push and the inline cache, through docker-registry', () => {
   let reg: TestRegistry;
   const dirs: string[] = [];
   const tmp = (p: string) => {
@@ -50,23 +50,6 @@ describe.skipIf(!!reason)('kiln build --push, then kiln run from another root', 
     const r = await kiln(root, 'build', '--progress', 'plain', '--push', ctx);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('nothing to push');
-  });
-});
-
-describe.skipIf(!!reason)('inline cache: --cache-to type=inline, then --cache-from NAME in an empty root', () => {
-  let reg: TestRegistry;
-  const dirs: string[] = [];
-  const tmp = (p: string) => {
-    const d = mkdtempSync(path.join(os.tmpdir(), p));
-    dirs.push(d);
-    return d;
-  };
-  beforeAll(async () => {
-    reg = await startRegistry();
-  });
-  afterAll(async () => {
-    await reg?.stop();
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
   it('runs no RUN step and gives the same image, from the registry and from the local store', async () => {
