@@ -47,3 +47,39 @@ if (existsSync(path.join(root, 'binding.gyp'))) {
     run(process.execPath, [path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'), 'rebuild', ...nodeDirArgs]);
   }
 }
+
+// 4. one bundled file for the CLI (dist/bundle/kiln.mjs). Loading ~150 ES modules costs Node
+//    about 100 ms of resolving and compiling on every command; one file takes a fraction of that.
+//    bin/kiln.js falls back to dist/cli/main.js when the bundle is missing. Native and optional
+//    packages stay external. The bundle sits two levels below the package root like every
+//    dist/<stage>/<file>.js, so paths computed from import.meta.url stay right.
+if (!runtimeOnly) {
+  const out = path.join(root, 'dist', 'bundle', 'kiln.mjs');
+  if (mtime(out) < newest(path.join(root, 'dist'), (p) => !p.includes(`${path.sep}bundle${path.sep}`))) {
+    let esbuild = null;
+    try {
+      esbuild = await import('esbuild');
+    } catch {
+      console.warn('scripts/build.mjs: esbuild is not installed; bin/kiln.js will load dist/cli/main.js (slower start)');
+    }
+    if (esbuild) {
+      await esbuild.build({
+        entryPoints: [path.join(root, 'dist', 'cli', 'main.js')],
+        outdir: path.dirname(out),
+        entryNames: 'kiln',
+        outExtension: { '.js': '.mjs' },
+        // Commands stay lazily loaded: each dynamic import becomes a chunk.
+        splitting: true,
+        chunkNames: 'chunk-[hash]',
+        bundle: true,
+        platform: 'node',
+        format: 'esm',
+        target: 'node20',
+        external: ['@napi-rs/xattr'],
+        // CommonJS dependencies (commander, moo, nearley, ...) call require() for Node built-ins.
+        banner: { js: "import { createRequire as __kilnCreateRequire } from 'node:module'; const require = __kilnCreateRequire(import.meta.url);" },
+        logLevel: 'warning',
+      });
+    }
+  }
+}

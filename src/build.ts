@@ -29,6 +29,7 @@ import type { Executor } from './executor/types.js';
 import { convertAst } from './graph/convert.js';
 import type { ConvertOptions, ConvertResult, NamedContext, Vertex } from './graph/types.js';
 import { saveImages } from './image/archive/save.js';
+import { compressLayers, compressedManifest } from './image/compress-layers.js';
 import type { ImageStore } from './image/store.js';
 import type { Descriptor, Digest, HistoryEntry, ImageConfig, Platform } from './image/types.js';
 import { createSnapshotter } from './snapshot/index.js';
@@ -218,7 +219,9 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     executor,
     vertices,
     contexts,
-    diff: sde !== undefined ? { sourceDateEpoch: sde } : {},
+    // plain tar layers, as Docker's image store keeps them: compressed only when an image leaves
+    // the machine (src/image/compress-layers.ts), so no step pays for deflate
+    diff: { compression: 'none', ...(sde !== undefined ? { sourceDateEpoch: sde } : {}) },
     secrets: new Map((opts.secrets ?? []).map((s) => [s.id, s])),
     pullError: (ref: string) => pullErrors.get(ref),
   };
@@ -260,7 +263,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       const solver = new Solver<Vertex>({
         handlers: ops.handlers,
         cache,
-        ...(opts.jobs ? { concurrency: opts.jobs } : {}),
+        ...(opts.jobs ? { concurrency: opts.jobs, processesHoldSlots: true } : {}),
         onEvent: emit,
         ...(opts.signal ? { signal: opts.signal } : {}),
         noCache: opts.noCache ? true : (v: Vertex) => v.meta?.ignoreCache === true,
@@ -286,7 +289,15 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     // 4. the image (with --cache-to type=inline, the records of its own layers go into its config)
     const fin = finalizeConfig(conv.config, result.layers, created, sdeTime);
     if (opts.cacheTo?.type === 'inline' && solved) {
-      fin.config = withInlineCache(fin.config, selectRecordsForExport(await recordsOfSolve(cache, solved), result, 'min'));
+      // an inline cache travels with the pushed image: its records must name the gzip blobs
+      const records = selectRecordsForExport(await recordsOfSolve(cache, solved), result, 'min');
+      const gz = await compressLayers(stores.content, opts.root, [...fin.layers, ...records.flatMap((r) => r.result.layers)].map((l) => l.descriptor));
+      const swap = <L extends { descriptor: Descriptor }>(l: L): L => ({ ...l, descriptor: gz.get(l.descriptor.digest) ?? l.descriptor });
+      fin.layers = fin.layers.map(swap);
+      fin.config = withInlineCache(
+        fin.config,
+        records.map((r) => ({ ...r, result: { ...r.result, layers: r.result.layers.map(swap) } })),
+      );
     }
     const outputs = opts.outputs?.length ? opts.outputs : [{ type: 'image' as const, names: opts.tags ?? [] }];
     let manifest: Descriptor | undefined;
@@ -412,7 +423,8 @@ async function writeOutput(
     case 'oci':
     case 'docker': {
       if (!manifest) throw new KilnError('BUILD_NO_IMAGE', 'no image to export');
-      const img = await images.loadTarget(manifest);
+      // BuildKit's oci/docker exporters compress (compression=gzip): the archive leaves the machine
+      const img = await images.loadTarget((await compressedManifest(deps.content, deps.root, manifest)).descriptor);
       const out = o.dest === '-' ? process.stdout : createWriteStream(o.dest);
       await saveImages(images, [{ image: img, names: o.names }], out);
       if (out !== process.stdout) await new Promise<void>((res, rej) => (out as import('node:fs').WriteStream).end((e?: Error | null) => (e ? rej(e) : res())));

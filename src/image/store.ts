@@ -127,7 +127,7 @@ export class ImageStore {
     return Object.values(f.images).sort((a, b) => {
       const da = isDigest(a.name) ? 1 : 0;
       const db = isDigest(b.name) ? 1 : 0;
-      return da - db || a.name.localeCompare(b.name);
+      return da - db || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0); // code-point order (localeCompare's ICU set-up costs ~8 ms)
     });
   }
 

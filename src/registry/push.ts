@@ -1,6 +1,7 @@
 import PQueue from 'p-queue';
 import { Readable } from 'node:stream';
 import type { ContentStore } from '../content/types.js';
+import { compressedManifest } from '../image/compress-layers.js';
 import type { Descriptor, Digest } from '../image/types.js';
 import { createRegistryClient, type RegistryClient } from './client.js';
 import { RegistryError } from './errors.js';
@@ -106,10 +107,12 @@ export async function pushImage(reference: string, opts: PushOptions): Promise<P
   const ref = parseRegistryReference(reference);
   const { content, images } = await openStores(opts);
   const name = formatReference(ref);
-  const target = await images.get(name);
-  if (!target) {
+  const stored = await images.get(name);
+  if (!stored) {
     throw new RegistryError('REGISTRY_NOT_FOUND', `no such image in the local store: ${name}`, { hint: 'build, pull or tag it first ("kiln images" lists names)' });
   }
+  // a built image's layers are plain tars locally; the registry gets them gzip-compressed
+  const target = (await compressedManifest(content, opts.root, stored)).descriptor;
   const client = await createRegistryClient(ref.registry, opts);
   try {
     await pushTree(client, ref.repository, content, target, opts);

@@ -116,6 +116,20 @@ describe('Solver', () => {
     expect(h2.handler.maxRunning).toBe(1);
   });
 
+  it('a waiting process lends its slot: four RUN-like steps overlap at concurrency 1, unless processes hold slots', async () => {
+    const { handler, make } = setup();
+    const leaves = ['p1', 'p2', 'p3', 'p4'].map((n) => vtx({ name: n, processMs: 100 }));
+    const top = vtx({ name: 'ptop', inputs: leaves });
+    await make({ concurrency: 1 }).solve(graphOf(top), top.digest);
+    expect(handler.maxRunning).toBe(4);
+
+    const held = setup();
+    const leaves2 = ['q1', 'q2', 'q3'].map((n) => vtx({ name: n, processMs: 30 }));
+    const top2 = vtx({ name: 'qtop', inputs: leaves2 });
+    await held.make({ concurrency: 1, processesHoldSlots: true }).solve(graphOf(top2), top2.digest);
+    expect(held.handler.maxRunning).toBe(1);
+  });
+
   it('never runs vertices the target does not reach', async () => {
     const { handler, make } = setup();
     const broken = vtx({ name: 'broken', fail: 'boom' });

@@ -142,11 +142,26 @@ export class Solver<V extends SolveVertex = SolveVertex> {
       vertex: v,
       signal: this.abort.signal,
       inputKeys,
+      waiting: (fn) => this.waiting(fn),
       log: (stream, data) => {
         const bytes = typeof data === 'string' ? Buffer.from(data) : data;
         if (bytes.length > 0) this.emit({ type: 'vertex.log', digest: v.digest, time: this.now(), stream, data: bytes });
       },
     };
+  }
+
+  /**
+   * Lend the caller's slot to the queue while `fn` waits (p-queue takes a raised concurrency at
+   * once and starts the next op; lowering it back only stops new starts).
+   */
+  private async waiting<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.opts.processesHoldSlots) return fn();
+    this.queue.concurrency += 1;
+    try {
+      return await fn();
+    } finally {
+      this.queue.concurrency -= 1;
+    }
   }
 
   /** Run `fn` in the queue, tracked so a failing build waits for it; refuses once aborted. */

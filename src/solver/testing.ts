@@ -5,13 +5,15 @@ import type { OpHandler, SolveVertex } from './types.js';
 /**
  * Fake ops for solver tests (buildkit's scheduler_test vtx()): no filesystem, only counters.
  * `value` is what exec returns (in meta.value, joined with the inputs' values), `seed` changes
- * the cache key, `delayMs` makes exec take time, `fail` makes it reject, `logs` are emitted.
+ * the cache key, `delayMs` makes exec take time (holding its job slot), `processMs` makes it wait
+ * inside ctx.waiting (like a RUN's container process), `fail` makes it reject, `logs` are emitted.
  */
 export interface FakeOp {
   kind: 'fake';
   seed: string;
   value: string;
   delayMs?: number;
+  processMs?: number;
   fail?: string;
   logs?: string[];
   components?: Record<string, string>;
@@ -24,6 +26,7 @@ export interface FakeVertexSpec {
   seed?: string;
   value?: string;
   delayMs?: number;
+  processMs?: number;
   fail?: string;
   logs?: string[];
   components?: Record<string, string>;
@@ -34,6 +37,7 @@ export function vtx(spec: FakeVertexSpec): FakeVertex {
   const value = spec.value ?? spec.name ?? 'v';
   const op: FakeOp = { kind: 'fake', seed: spec.seed ?? value, value };
   if (spec.delayMs !== undefined) op.delayMs = spec.delayMs;
+  if (spec.processMs !== undefined) op.processMs = spec.processMs;
   if (spec.fail !== undefined) op.fail = spec.fail;
   if (spec.logs) op.logs = spec.logs;
   if (spec.components) op.components = spec.components;
@@ -101,6 +105,8 @@ export class FakeHandler implements OpHandler<FakeVertex> {
           );
         });
       }
+      const processMs = v.op.processMs;
+      if (processMs) await ctx.waiting(() => new Promise((r) => setTimeout(r, processMs)));
       if (v.op.fail) throw new Error(v.op.fail);
       const value = [...inputs.map((i) => String(i.meta?.value ?? '')), v.op.value].join('+');
       return { snapshot: `snap-${v.name}`, layers: [], meta: { value } };

@@ -52,6 +52,12 @@ export interface OpContext<V extends SolveVertex = SolveVertex> {
   inputKeys: readonly CacheKey[];
   /** This vertex's own cache key; set for `exec` (a stable name for what it commits). */
   key?: CacheKey;
+  /**
+   * Run `fn` (a container's process) without holding a job slot, unless the user capped steps
+   * with --jobs: kiln's own work (prepare, diff, commit) is bounded by the slots, a process that
+   * mostly waits (`RUN sleep 1`, a download) must not keep independent stages from starting.
+   */
+  waiting<T>(fn: () => Promise<T>): Promise<T>;
 }
 
 /**
@@ -107,8 +113,13 @@ export interface SolverOptions<V extends SolveVertex = SolveVertex> {
   /** Handlers by `op.kind`. */
   handlers: Readonly<Record<string, OpHandler<V>>>;
   cache: CacheStore;
-  /** How many ops run at once (`--jobs`); default: the number of cores. */
+  /** How many ops do kiln's own work at once; default: the number of cores. */
   concurrency?: number;
+  /**
+   * Whether a running container process keeps its slot (`--jobs N` given: at most N steps at
+   * once, RUN included). Default false: processes run beside the slots (see OpContext.waiting).
+   */
+  processesHoldSlots?: boolean;
   onEvent?: ProgressListener;
   /** Cancel the whole build (Ctrl-C). */
   signal?: AbortSignal;

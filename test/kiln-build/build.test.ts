@@ -210,6 +210,35 @@ CMD ["cat", "/srv/out.txt"]
     expect(ran(events(again.stderr))).toEqual([]);
   });
 
+  it('-o type=oci|docker write gzip layers (the archive leaves the machine); the store keeps plain tars, same image ID', async () => {
+    const manifestOf = (dir: string, desc: { digest: string }) => JSON.parse(readFileSync(path.join(dir, 'blobs/sha256', desc.digest.slice(7)), 'utf8'));
+    const layerTypes = (dir: string, m: { layers: Array<{ mediaType: string; digest: string }> }) =>
+      m.layers.map((l) => {
+        const head = readFileSync(path.join(dir, 'blobs/sha256', l.digest.slice(7))).subarray(0, 2);
+        return `${l.mediaType} ${head[0] === 0x1f && head[1] === 0x8b ? 'gzip' : 'plain'}`;
+      });
+    const iid = path.join(tmp, 'oci.iid');
+    for (const type of ['oci', 'docker']) {
+      const archive = path.join(tmp, `out-${type}.tar`);
+      const r = await kiln(root, 'build', '--progress', 'quiet', '--secret', `id=token,src=${path.join(ctx, 'secret.txt')}`, '-t', 'e2e:archived', '--iidfile', iid, '-o', `type=${type},dest=${archive}`, ctx);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      const dir = path.join(tmp, `unpacked-${type}`);
+      mkdirSync(dir, { recursive: true });
+      execFileSync('tar', ['-xf', archive, '-C', dir]);
+      const index = JSON.parse(readFileSync(path.join(dir, 'index.json'), 'utf8'));
+      const m = manifestOf(dir, index.manifests[0]);
+      expect(m.config.digest).toBe(readFileSync(iid, 'utf8'));
+      expect(m.layers.length).toBeGreaterThan(1);
+      for (const t of layerTypes(dir, m)) expect(t).toBe('application/vnd.oci.image.layer.v1.tar+gzip gzip');
+    }
+    // the local image: same config, the build's own layers plain (the base image's stay as imported)
+    const store = JSON.parse(readFileSync(path.join(root, 'meta/images.json'), 'utf8'));
+    const local = manifestOf(path.join(root, 'content'), store.images['docker.io/library/e2e:archived'].target);
+    expect(local.config.digest).toBe(readFileSync(iid, 'utf8'));
+    expect(layerTypes(path.join(root, 'content'), local).at(-1)).toBe('application/vnd.oci.image.layer.v1.tar plain');
+  });
+
   it('COPY cannot follow a context symlink out of the context', async () => {
     const dir = path.join(tmp, 'escape');
     write(dir, { Dockerfile: 'FROM busybox\nCOPY link /x\n' });

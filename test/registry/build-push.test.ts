@@ -26,7 +26,7 @@ describe.skipIf(!!reason)('kiln build --push and the inline cache, through docke
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
-  it('pushes every -t name after the build; skopeo and a fresh root see the same image', async () => {
+  it('pushes every -t name after the build, layers gzip-compressed on the way; skopeo and a fresh root see the same image', async () => {
     const root = tmp('kiln-push-a-');
     importBusybox(root);
     const ctx = tmp('kiln-push-ctx-');
@@ -37,6 +37,12 @@ describe.skipIf(!!reason)('kiln build --push and the inline cache, through docke
     expect(built.code).toBe(0);
     const inspect = JSON.parse(execFileSync('skopeo', ['inspect', '--tls-verify=false', `docker://${name}`], { encoding: 'utf8' }));
     expect(inspect.Layers.length).toBe(2);
+    // the build stored its layer as a plain tar (compressed only when leaving the machine) ...
+    const local = JSON.parse((await kiln(root, 'image', 'inspect', name)).stdout)[0];
+    const raw = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${name}`], { encoding: 'utf8' }));
+    expect(raw.layers.map((l: { mediaType: string }) => l.mediaType)).toEqual(['application/vnd.oci.image.layer.v1.tar+gzip', 'application/vnd.oci.image.layer.v1.tar+gzip']);
+    // ... and the registry's manifest differs only in its layer blobs: same config, same image ID
+    expect(raw.config.digest).toBe(local.Id);
     const other = tmp('kiln-push-b-');
     const run = await kiln(other, 'run', '--rm', name);
     expect(run.stdout).toBe('pushed\n');

@@ -46,16 +46,17 @@ async function readAll(stream: Readable): Promise<Buffer> {
 
 const isTar = (b: Buffer): boolean => (b.length > 262 && b.subarray(257, 262).toString() === 'ustar') || (b[0] === 0x1f && b[1] === 0x8b);
 
-export async function buildAction(ctx: CliContext, contextArg: string, o: BuildCliOptions, stdin: Readable = process.stdin): Promise<void> {
+export async function buildAction(ctx: CliContext, contextArg: string, o: BuildCliOptions, stdin?: Readable): Promise<void> {
   const cleanup: Array<() => Promise<void>> = [];
   try {
-    await run(ctx, contextArg, o, stdin, cleanup);
+    // process.stdin is a getter that builds a stream (~5 ms): touch it only when reading from "-".
+    await run(ctx, contextArg, o, () => stdin ?? process.stdin, cleanup);
   } finally {
     for (const c of cleanup) await c().catch(() => undefined);
   }
 }
 
-async function run(ctx: CliContext, contextArg: string, o: BuildCliOptions, stdin: Readable, cleanup: Array<() => Promise<void>>): Promise<void> {
+async function run(ctx: CliContext, contextArg: string, o: BuildCliOptions, stdin: () => Readable, cleanup: Array<() => Promise<void>>): Promise<void> {
   if (!contextArg) throw new UsageError('"kiln build" requires exactly 1 argument', 'usage: kiln build [OPTIONS] PATH | -');
   const progressMode = parseProgressMode(o.quiet ? 'quiet' : o.progress ?? process.env.BUILDKIT_PROGRESS ?? 'auto');
   let contextDir: string | null = null;
@@ -63,7 +64,7 @@ async function run(ctx: CliContext, contextArg: string, o: BuildCliOptions, stdi
   let dockerfilePath: string | undefined;
   if (contextArg === '-') {
     if (o.file === '-') throw new UsageError('the context and the Dockerfile cannot both come from stdin');
-    const data = await readAll(stdin);
+    const data = await readAll(stdin());
     if (isTar(data)) {
       contextDir = await fs.mkdtemp(path.join(os.tmpdir(), 'kiln-context-'));
       cleanup.push(() => fs.rm(contextDir!, { recursive: true, force: true }));
@@ -83,7 +84,7 @@ async function run(ctx: CliContext, contextArg: string, o: BuildCliOptions, stdi
   let dockerfileName = 'Dockerfile';
   if (dockerfileText === undefined) {
     if (o.file === '-') {
-      dockerfileText = await readAll(stdin);
+      dockerfileText = await readAll(stdin());
     } else {
       dockerfilePath = o.file ?? path.join(contextDir!, 'Dockerfile');
       try {
@@ -233,7 +234,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--secret <spec>', 'secret to expose to the build: id=ID[,src=FILE|env=VAR] (repeatable)', collect, [])
     .option('--build-context <name=value>', 'additional build contexts: NAME=DIR or NAME=docker-image://REF (repeatable)', collect, [])
     .option('--network <mode>', 'networking mode for RUN instructions: default, none, host')
-    .option('--jobs <n>', 'steps run at once (default: the number of cores)')
+    .option('--jobs <n>', 'steps run at once, RUN processes included (default: kiln\'s own work on as many steps as there are cores; RUN processes do not count)')
     .option('--platform <os/arch>', 'target platform (only this machine\'s for RUN)')
     .action(async (contextArg: string, opts: BuildCliOptions) => {
       await buildAction(ctx, contextArg, opts);

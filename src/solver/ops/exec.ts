@@ -111,12 +111,8 @@ export class ExecHandler implements OpHandler<Vertex> {
         if (op.security === 'insecure') throw new KilnError('SOLVE_UNSUPPORTED', 'RUN --security=insecure is not supported');
         const out = new LogStream((d) => ctx.log('stdout', d));
         const err = new LogStream((d) => ctx.log('stderr', d));
-        const res = await executor.run(
-          spec,
-          [{ type: 'bind', source: rootDir.dir, options: ['rbind', 'rw'] }],
-          prepared.mounts,
-          { stdout: out, stderr: err },
-          ctx.signal,
+        const res = await ctx.waiting(() =>
+          executor.run(spec, [{ type: 'bind', source: rootDir.dir, options: ['rbind', 'rw'] }], prepared.mounts, { stdout: out, stderr: err }, ctx.signal),
         );
         if (ctx.signal.aborted) throw ctx.signal.reason ?? new KilnError('SOLVE_CANCELED', 'canceled');
         if (res.exitCode !== 0) throw new ExecFailedError(op.args, res.exitCode, res.signal);
