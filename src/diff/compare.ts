@@ -51,16 +51,21 @@ export function tarWithDigest(entries: AsyncIterable<LayerEntry>, blockSize = 1 
 /** Write `entries` as a layer blob (gzip by default, compressed on all cores) into `store`. */
 export async function writeLayer(store: ContentStore, entries: AsyncIterable<LayerEntry>, o: DiffOptions = {}): Promise<LayerResult> {
   const compression = o.compression ?? 'gzip';
+  const docker = o.mediaTypes === 'docker';
+  if (compression === 'none') {
+    // a plain layer's digest is its diffID: the store's own hash is the only one needed
+    const info = await store.put(Readable.from(rechunk(writeTar(entries), o.blockSize ?? 1 << 20), { objectMode: false, highWaterMark: 4 << 20 }));
+    return { descriptor: { mediaType: docker ? MediaType.DockerLayer : MediaType.OciLayer, digest: info.digest, size: info.size }, diffID: info.digest, uncompressedSize: info.size };
+  }
   const t = tarWithDigest(entries, o.blockSize ?? 1 << 20);
   const gz: { level?: number; concurrency?: number; storeIncompressible?: boolean } = {};
   if (o.level !== undefined) gz.level = o.level;
   if (o.storeIncompressible !== undefined) gz.storeIncompressible = o.storeIncompressible;
   if (o.concurrency !== undefined) gz.concurrency = o.concurrency;
-  const body = compression === 'gzip' ? gzipParallel(t.stream, gz) : t.stream;
+  const body = gzipParallel(t.stream, gz);
   const info = await store.put(Readable.from(body, { objectMode: false, highWaterMark: 4 << 20 }));
   const { diffID, size } = t.result();
-  const docker = o.mediaTypes === 'docker';
-  const mediaType = compression === 'gzip' ? (docker ? MediaType.DockerLayerGzip : MediaType.OciLayerGzip) : docker ? MediaType.DockerLayer : MediaType.OciLayer;
+  const mediaType = docker ? MediaType.DockerLayerGzip : MediaType.OciLayerGzip;
   return { descriptor: { mediaType, digest: info.digest, size: info.size }, diffID, uncompressedSize: size };
 }
 
