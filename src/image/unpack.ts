@@ -23,3 +23,19 @@ export async function unpackImage(deps: UnpackDeps, image: ResolvedImage): Promi
   if (layers.length === 0) return undefined;
   return unpackLayers(deps.snapshotter, deps.content, layers.map((descriptor, i) => ({ descriptor, diffID: diffIds[i]! })));
 }
+
+/**
+ * What docker does on pull, load and import: unpack the image into snapshots right away, so the
+ * first `kiln run` or `FROM` on it starts at once (busybox: 0.3 s off the first build in a new
+ * root). Best effort by design: an image that cannot be unpacked now is unpacked when first used,
+ * and that use reports the error with its context.
+ */
+export async function unpackNow(root: string, content: ContentStore, load: () => Promise<ResolvedImage[]>): Promise<void> {
+  try {
+    const { createSnapshotter } = await import('../snapshot/index.js');
+    const snapshotter = await createSnapshotter(root);
+    for (const image of await load()) await unpackImage({ content, snapshotter, root }, image);
+  } catch {
+    // see above: the first use unpacks and reports
+  }
+}

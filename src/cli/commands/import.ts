@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream';
 import type { Command } from 'commander';
 import { NotFoundError, UsageError } from '../../diagnostics/errors.js';
 import { importImage } from '../../image/import.js';
+import { unpackNow } from '../../image/unpack.js';
 import { parseReference } from '../../image/reference.js';
 import { openStores } from '../../store/index.js';
 import type { CliContext } from '../context.js';
@@ -51,6 +52,7 @@ export async function importAction(ctx: CliContext, file: string, name: string |
     root: s.root,
     ...(platform ? { platform } : {}),
   });
+  await unpackNow(s.root, s.content, async () => [await s.images.resolve(id)]);
   ctx.stdout.write(`${id}\n`);
 }
 

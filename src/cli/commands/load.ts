@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { NotFoundError, UsageError } from '../../diagnostics/errors.js';
 import { loadArchive } from '../../image/archive/load.js';
 import { parseReference } from '../../image/reference.js';
+import { unpackNow } from '../../image/unpack.js';
 import { openStores } from '../../store/index.js';
 import type { CliContext } from '../context.js';
 
@@ -25,6 +26,7 @@ export async function loadAction(ctx: CliContext, opts: { input?: string; quiet?
   }
   const s = await openStores(ctx.root());
   const loaded = await loadArchive(s.images, input);
+  await unpackNow(s.root, s.content, () => Promise.all(loaded.map((img) => s.images.loadTarget(img.descriptor))));
   if (opts.quiet) return;
   for (const img of loaded) {
     for (const r of img.replaced ?? []) {

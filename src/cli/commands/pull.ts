@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 import type { Writable } from 'node:stream';
 import { UsageError } from '../../diagnostics/errors.js';
 import { familiarString } from '../../image/reference.js';
+import { unpackNow } from '../../image/unpack.js';
+import { openStores } from '../../store/index.js';
 import { parsePlatform, parseRegistryReference, pullImage, type TransferEvent } from '../../registry/index.js';
 import type { CliContext } from '../context.js';
 
@@ -112,6 +114,8 @@ export function register(program: Command, ctx: CliContext): void {
         ...(platform ? { platform, requirePlatform: true } : {}),
         ...(render ? { onEvent: (e: TransferEvent) => render.event(e) } : {}),
       });
+      const stores = await openStores(ctx.root());
+      await unpackNow(stores.root, stores.content, async () => [await stores.images.resolve(result.name, platform)]);
       if (render) {
         render.finish();
         ctx.stdout.write(`Digest: ${result.digest}\n`);
