@@ -16,6 +16,7 @@ import { ImageCacheImport, openInlineCache, withInlineCache } from './cache/inli
 import { exportCacheLocal, type ExportCacheResult } from './cache/export-local.js';
 import { selectRecordsForExport, type CacheFromSpec, type CacheToSpec } from './cache/export-select.js';
 import type { CacheRecord, CacheStore, LayerRef, StepResult } from './cache/types.js';
+import type { ContentStore } from './content/types.js';
 import { ContextSource } from './context/source.js';
 import { readDockerignore } from './context/dockerignore.js';
 import { KilnError, hasCode, isNotFound } from './diagnostics/errors.js';
@@ -291,13 +292,9 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     if (opts.cacheTo?.type === 'inline' && solved) {
       // an inline cache travels with the pushed image: its records must name the gzip blobs
       const records = selectRecordsForExport(await recordsOfSolve(cache, solved), result, 'min');
-      const gz = await compressLayers(stores.content, opts.root, [...fin.layers, ...records.flatMap((r) => r.result.layers)].map((l) => l.descriptor));
-      const swap = <L extends { descriptor: Descriptor }>(l: L): L => ({ ...l, descriptor: gz.get(l.descriptor.digest) ?? l.descriptor });
+      const swap = await gzipSwap(stores.content, opts.root, [...fin.layers, ...records.flatMap((r) => r.result.layers)]);
       fin.layers = fin.layers.map(swap);
-      fin.config = withInlineCache(
-        fin.config,
-        records.map((r) => ({ ...r, result: { ...r.result, layers: r.result.layers.map(swap) } })),
-      );
+      fin.config = withInlineCache(fin.config, records.map((r) => ({ ...r, result: { ...r.result, layers: r.result.layers.map(swap) } })));
     }
     const outputs = opts.outputs?.length ? opts.outputs : [{ type: 'image' as const, names: opts.tags ?? [] }];
     let manifest: Descriptor | undefined;
@@ -334,7 +331,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       cacheExport =
         opts.cacheTo.type === 'local'
           ? await exportCacheLocal({ dest: opts.cacheTo.dest, records: selected, content: stores.content })
-          : await exportCacheRegistry({ ref: opts.cacheTo.ref, records: selected, content: stores.content, root: opts.root });
+          : await exportCacheRegistry({ ref: opts.cacheTo.ref, records: await gzipRecords(stores.content, opts.root, selected), content: stores.content, root: opts.root });
       emit({ type: 'vertex.log', digest: cd, time: now(), stream: 'stdout', data: Buffer.from(`${cacheExport.records} records, ${cacheExport.blobsWritten} new blobs (${cacheExport.bytesWritten} bytes), ${cacheExport.blobsSkipped} already there\n`) });
       emit({ type: 'vertex.completed', digest: cd, time: now(), duration: now() - tc });
     }
@@ -434,6 +431,21 @@ async function writeOutput(
 }
 
 export type { Worker };
+
+/**
+ * A function that gives a layer ref its gzip blob (compress-layers.ts), for records and layers
+ * that leave the machine. A local `--cache-to` directory keeps the plain blobs (no deflate cost).
+ */
+async function gzipSwap(content: ContentStore, root: string, layers: readonly LayerRef[]): Promise<<L extends { descriptor: Descriptor }>(l: L) => L> {
+  const gz = await compressLayers(content, root, layers.map((l) => l.descriptor));
+  return (l) => ({ ...l, descriptor: gz.get(l.descriptor.digest) ?? l.descriptor });
+}
+
+/** `records` naming gzip blobs (a registry cache is downloaded by the next CI run). */
+async function gzipRecords(content: ContentStore, root: string, records: readonly CacheRecord[]): Promise<CacheRecord[]> {
+  const swap = await gzipSwap(content, root, records.flatMap((r) => r.result.layers));
+  return records.map((r) => ({ ...r, result: { ...r.result, layers: r.result.layers.map(swap) } }));
+}
 
 /** The exportable cache records of a solve (what --cache-to writes, before mode selection). */
 async function recordsOfSolve(cache: CacheStore, solved: SolveOutput): Promise<CacheRecord[]> {

@@ -4,10 +4,11 @@
  * Stored as one JSON file per context under `$KILN_ROOT/meta/context-cache/`,
  * written atomically (temp file, fsync, rename, fsync directory).
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Stats } from 'node:fs';
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { writeFileAtomic } from '../util/atomic-file.js';
 
 const VERSION = 1;
 /** A cache that grew past this many entries is dropped and rebuilt from scratch. */
@@ -80,28 +81,7 @@ export class DigestCache {
     if (!this.file || !this.dirty) return;
     if (this.entries.size > MAX_ENTRIES) this.entries.clear();
     const data: CacheFile = { v: VERSION, ctx: this.contextDir, entries: Object.fromEntries(this.entries) };
-    const dir = path.dirname(this.file);
-    await mkdir(dir, { recursive: true });
-    const tmp = `${this.file}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
-    try {
-      const fh = await open(tmp, 'wx', 0o600);
-      try {
-        await fh.writeFile(JSON.stringify(data));
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, this.file);
-    } catch (err) {
-      await unlink(tmp).catch(() => {});
-      throw err;
-    }
-    const dh = await open(dir, 'r');
-    try {
-      await dh.sync();
-    } finally {
-      await dh.close();
-    }
+    await writeFileAtomic(this.file, JSON.stringify(data), 0o600);
     this.dirty = false;
   }
 }

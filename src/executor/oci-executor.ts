@@ -114,12 +114,18 @@ export abstract class OciRuntimeExecutor implements Executor {
       return await this.spawnRuntime({ args, bundle, pidFile, logFile }, id, cgroup, io, signal, options);
     } finally {
       await cgroup.killAll().catch(() => undefined);
-      await this.afterRun(id);
-      await removeEtcStubs(etc).catch(() => undefined);
-      if (mounted) await unmountAll(mounted).catch(() => undefined);
-      await dropCopiedUpEtc(etc).catch(() => undefined);
-      await cgroup.remove().catch(() => undefined);
-      await fs.rm(bundle, { recursive: true, force: true });
+      // independent clean-ups side by side: a v1 cgroup's rmdir often answers EBUSY for a few ms
+      // after its last process exits, which should not hold up the unmount and the commit
+      await Promise.all([
+        this.afterRun(id),
+        cgroup.remove().catch(() => undefined),
+        (async () => {
+          await removeEtcStubs(etc).catch(() => undefined);
+          if (mounted) await unmountAll(mounted).catch(() => undefined);
+          await dropCopiedUpEtc(etc).catch(() => undefined);
+          await fs.rm(bundle, { recursive: true, force: true });
+        })(),
+      ]);
     }
   }
 

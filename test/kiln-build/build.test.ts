@@ -301,6 +301,11 @@ describe.skipIf(!!reason)('CI cache and reproducible images', () => {
       const ref = `${reg.host}/kiln/cache:ci`;
       const first = await kiln(a, 'build', '--progress', 'plain', '--iidfile', path.join(tmp, 'ra.iid'), '--cache-to', `type=registry,ref=${ref},mode=max`, ctx);
       expect(first.code, first.stderr).toBe(0);
+      // the cache crosses the network: its layer blobs are gzip (the local store keeps plain tars)
+      const res = await fetch(`http://${reg.host}/v2/kiln/cache/manifests/ci`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+      const cacheManifest = (await res.json()) as { layers: Array<{ mediaType: string }> };
+      expect(cacheManifest.layers.length).toBeGreaterThan(0);
+      for (const l of cacheManifest.layers) expect(l.mediaType).toMatch(/\+gzip$/);
       const second = await kiln(b, 'build', '--progress', 'rawjson', '--iidfile', path.join(tmp, 'rb.iid'), '--cache-from', `type=registry,ref=${ref}`, ctx);
       expect(second.code, second.stderr).toBe(0);
       expect(ran(events(second.stderr))).toEqual([]);
