@@ -1,11 +1,11 @@
-import { promises as fs } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, KilnError, NotFoundError } from '../diagnostics/errors.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { withLock } from '../util/lock-file.js';
 import { processAlive } from '../util/process.js';
 import { syncSnapshotTree } from './sync.js';
-import type { Mount, SnapshotInfo, SnapshotKind, Snapshotter, Usage } from './types.js';
+import type { CommitOptions, Mount, SnapshotInfo, SnapshotKind, Snapshotter, Usage } from './types.js';
 
 /** One snapshot's record in `<driverRoot>/metadata.json`. */
 export interface SnapshotRecord {
@@ -17,6 +17,22 @@ export interface SnapshotRecord {
   labels: Record<string, string>;
   /** Set while `prepare`/`view` fills the folder (pid of the process doing it). */
   preparing?: number;
+  /** Committed without a sync (CommitOptions.sync false) during this boot (kernel boot_id). */
+  unsyncedBoot?: string;
+}
+
+let bootIdCache: string | null | undefined;
+
+/** This boot's id (/proc/sys/kernel/random/boot_id), or null where the kernel does not say. */
+export function bootId(): string | null {
+  if (bootIdCache === undefined) {
+    try {
+      bootIdCache = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || null;
+    } catch {
+      bootIdCache = null;
+    }
+  }
+  return bootIdCache;
 }
 
 interface MetadataFile {
@@ -35,7 +51,9 @@ const KEY_RE = /^[^\0]{1,512}$/;
  * Layout: `<root>/snapshots/<driver>/metadata.json`, `.../lock`, `.../snapshots/<id>/{fs,work}`.
  * Crash safety: a folder is created only after its record exists (marked `preparing` with the
  * pid); records of dead preparers and folders without a record are removed when a snapshotter is
- * opened. Commit syncs the snapshot's filesystem (syncfs) before the record says "committed".
+ * opened. Commit syncs the snapshot's tree before the record says "committed", unless the caller
+ * can re-create it (CommitOptions.sync false): such records carry the boot id, and after a reboot
+ * they and their descendants are dropped at open (a torn tree is never mounted).
  */
 export { syncFs } from './sync.js';
 
@@ -105,13 +123,28 @@ export abstract class BaseSnapshotter implements Snapshotter {
     }, { timeoutMs: 120_000 });
   }
 
-  /** Remove records of preparers that died and folders that no record owns. */
+  /**
+   * Remove records of preparers that died, unsynced snapshots of an earlier boot and everything
+   * built on them, and folders that no record owns.
+   */
   async cleanup(): Promise<string[]> {
     const removed: string[] = [];
     await this.update(async (m) => {
       for (const [k, r] of Object.entries(m.snapshots)) {
         if (r.preparing !== undefined && !processAlive(r.preparing)) delete m.snapshots[k];
       }
+      const boot = bootId();
+      const lost = new Set(Object.keys(m.snapshots).filter((k) => m.snapshots[k]!.unsyncedBoot !== undefined && m.snapshots[k]!.unsyncedBoot !== boot));
+      for (let grew = lost.size > 0; grew; ) {
+        grew = false;
+        for (const [k, r] of Object.entries(m.snapshots)) {
+          if (!lost.has(k) && r.parent !== undefined && lost.has(r.parent)) {
+            lost.add(k);
+            grew = true;
+          }
+        }
+      }
+      for (const k of lost) delete m.snapshots[k];
       const owned = new Set(Object.values(m.snapshots).map((r) => r.id));
       for (const name of await fs.readdir(this.snapshotsDir)) {
         if (!owned.has(name)) {
@@ -229,21 +262,23 @@ export abstract class BaseSnapshotter implements Snapshotter {
     return this.mountsFor(rec, this.chainOf(meta, rec.parent));
   }
 
-  async commit(name: string, key: string, labels?: Record<string, string>): Promise<void> {
+  async commit(name: string, key: string, labels?: Record<string, string>, options: CommitOptions = {}): Promise<void> {
     if (!KEY_RE.test(name)) throw new InvalidArgumentError(`invalid snapshot name ${JSON.stringify(name)}`, { code: 'SNAPSHOT_INVALID_KEY' });
     const { rec } = await this.get(key);
     if (rec.kind !== 'active') {
       throw new FailedPreconditionError(`snapshot ${JSON.stringify(key)} is ${rec.kind}, only active snapshots can be committed`, { code: 'SNAPSHOT_NOT_ACTIVE' });
     }
     // Durability: the data must be on disk before the record says "committed" (containerd#9401);
-    // small trees are fsynced in-process, big ones get a shared syncfs (see sync.ts).
-    await syncSnapshotTree(this.fsOf(rec), this.snapshotsDir);
+    // small trees are fsynced in-process, big ones get a shared syncfs (see sync.ts). A caller
+    // that can re-create the tree skips that and gets a record tied to this boot instead.
+    const boot = options.sync === false ? bootId() : null;
+    if (boot === null) await syncSnapshotTree(this.fsOf(rec), this.snapshotsDir);
     await this.update((m) => {
       const r = m.snapshots[key];
       if (!r || r.id !== rec.id || r.kind !== 'active') throw new NotFoundError(`snapshot ${JSON.stringify(key)} not found`, { code: 'SNAPSHOT_NOT_FOUND' });
       if (m.snapshots[name]) throw new AlreadyExistsError(`snapshot ${JSON.stringify(name)} already exists`, { code: 'SNAPSHOT_EXISTS' });
       delete m.snapshots[key];
-      m.snapshots[name] = { ...r, kind: 'committed', labels: { ...r.labels, ...(labels ?? {}) } };
+      m.snapshots[name] = { ...r, kind: 'committed', labels: { ...r.labels, ...(labels ?? {}) }, ...(boot !== null ? { unsyncedBoot: boot } : {}) };
     });
     await this.afterCommit(rec);
   }

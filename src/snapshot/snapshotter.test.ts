@@ -112,6 +112,34 @@ function snapshotterSuite(name: string, make: (root: string) => Snapshotter, ski
       expect(Object.keys(tree)).toEqual(['g']);
     });
 
+    it.skipIf(!!reason)('an unsynced commit outlives kiln processes but not a reboot: then it and everything on it are dropped', async () => {
+      await withTree(await sn.prepare('base-a'), (d) => fs.writeFile(path.join(d, 'b'), 'synced'));
+      await sn.commit('base', 'base-a');
+      await withTree(await sn.prepare('step-a', 'base'), (d) => fs.writeFile(path.join(d, 's'), 'page cache only'));
+      await sn.commit('step', 'step-a', {}, { sync: false });
+      await withTree(await sn.prepare('child-a', 'step'), (d) => fs.writeFile(path.join(d, 'c'), 'on top'));
+      await sn.commit('child', 'child-a');
+      await sn.prepare('ctr', 'step'); // an active snapshot on it too
+
+      // a new process in the same boot: all kept
+      const again = make(root);
+      expect((await again.list()).map((i) => i.name).sort()).toEqual(['base', 'child', 'ctr', 'step']);
+
+      // the machine rebooted: the step's tree may be torn, so it goes with what was built on it
+      const meta = path.join((sn as BaseSnapshotter).driverRoot, 'metadata.json');
+      const m = JSON.parse(await fs.readFile(meta, 'utf8'));
+      expect(m.snapshots.step.unsyncedBoot).toBe((await fs.readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim());
+      expect(m.snapshots.base.unsyncedBoot).toBeUndefined();
+      m.snapshots.step.unsyncedBoot = 'an-earlier-boot';
+      await fs.writeFile(meta, JSON.stringify(m));
+      const rebooted = make(root);
+      expect((await rebooted.list()).map((i) => i.name)).toEqual(['base']);
+      await expect(rebooted.stat('step')).rejects.toSatisfy(isNotFound);
+      expect(await withTree(await rebooted.view('base-v', 'base'), listing)).toMatchObject({ b: expect.stringContaining('synced') });
+      // only base's folder (and the new view's) remain on disk
+      expect((await fs.readdir(path.join((sn as BaseSnapshotter).driverRoot, 'snapshots'))).length).toBe(2);
+    });
+
     it.skipIf(!!reason || !isRoot)('owners, setuid modes, hardlinks, xattrs and device nodes survive into a child (root)', async () => {
       await withTree(await sn.prepare('b-a'), async (d) => {
         await fs.writeFile(path.join(d, 'suid'), 'x', { mode: 0o755 });

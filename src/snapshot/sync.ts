@@ -19,6 +19,10 @@ import { run } from './mount.js';
  * the snapshot's own folders up to the snapshots folder. A bigger tree (native snapshots are full
  * copies; big layers) gets one syncfs via `sync -f`, and concurrent callers on one filesystem
  * share it (group commit: a caller whose writes finished before a sync STARTED is covered by it).
+ *
+ * Build steps skip all this (CommitOptions.sync false): their layer blob is already durable in
+ * the content store, so their snapshot is tied to the boot instead and re-created from the blob
+ * after a reboot (base.ts cleanup). That halves what a step writes back before it completes.
  */
 export const SMALL_TREE = 512;
 

@@ -22,6 +22,17 @@ export interface Usage {
   inodes: number;
 }
 
+export interface CommitOptions {
+  /**
+   * false: do not make the tree durable now. For a snapshot the caller can re-create (a build
+   * step whose layer blob is already durable in the content store): the record remembers this
+   * boot, and once the machine has rebooted (the only way page-cache data is lost) the snapshot
+   * and everything built on it are dropped when the snapshotter is opened, so a possibly torn
+   * tree is never used; the caller re-creates it from the blob. Default true: synced (sync.ts).
+   */
+  sync?: boolean;
+}
+
 /**
  * containerd's snapshotter, as sketched in ../shared/DESIGN.md. Committed snapshots are immutable.
  *
@@ -46,7 +57,7 @@ export interface Snapshotter {
   /** The mounts of an existing active or view snapshot. */
   mounts(key: string): Promise<Mount[]>;
   /** Turn active `key` into committed `name`; `key` is gone after. */
-  commit(name: string, key: string, labels?: Record<string, string>): Promise<void>;
+  commit(name: string, key: string, labels?: Record<string, string>, options?: CommitOptions): Promise<void>;
   /** Remove a snapshot; fails (SNAPSHOT_HAS_CHILDREN) if others are built on it. */
   remove(keyOrName: string): Promise<void>;
   stat(keyOrName: string): Promise<SnapshotInfo>;

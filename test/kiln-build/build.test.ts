@@ -239,6 +239,24 @@ CMD ["cat", "/srv/out.txt"]
     expect(layerTypes(path.join(root, 'content'), local).at(-1)).toBe('application/vnd.oci.image.layer.v1.tar plain');
   });
 
+  it('after a reboot the unsynced step snapshots are dropped and re-created from their layers: still all CACHED, same image', async () => {
+    const iid1 = path.join(tmp, 'reboot1.iid');
+    const first = await build('-t', 'e2e:reboot', '--iidfile', iid1);
+    expect(first.code).toBe(0);
+    const metaFile = readdirSync(path.join(root, 'snapshots')).map((d) => path.join(root, 'snapshots', d, 'metadata.json')).find((f) => existsSync(f))!;
+    const meta = JSON.parse(readFileSync(metaFile, 'utf8'));
+    const unsynced = Object.entries(meta.snapshots as Record<string, { unsyncedBoot?: string }>).filter(([, r]) => r.unsyncedBoot !== undefined);
+    expect(unsynced.length).toBeGreaterThan(0); // build steps are committed without a sync
+    for (const [, r] of unsynced) r.unsyncedBoot = 'an-earlier-boot';
+    writeFileSync(metaFile, JSON.stringify(meta));
+    const iid2 = path.join(tmp, 'reboot2.iid');
+    const again = await build('-t', 'e2e:reboot', '--iidfile', iid2);
+    expect(again.code).toBe(0);
+    expect(ran(events(again.stderr))).toEqual([]);
+    expect(readFileSync(iid2, 'utf8')).toBe(readFileSync(iid1, 'utf8'));
+    expect((await kiln(root, 'run', '--rm', 'e2e:reboot')).stdout).toBe(readFileSync(path.join(ctx, 'app/main.txt'), 'utf8'));
+  });
+
   it('COPY cannot follow a context symlink out of the context', async () => {
     const dir = path.join(tmp, 'escape');
     write(dir, { Dockerfile: 'FROM busybox\nCOPY link /x\n' });

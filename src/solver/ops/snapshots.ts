@@ -47,7 +47,9 @@ export async function commitStep(deps: WorkerDeps, key: string, name: string, pa
       return { snapshot: parent.snapshot, layers: [...parent.layers, { descriptor: layer.descriptor, diffID: layer.diffID, empty: true, created }] };
     }
     try {
-      await sn.commit(name, key, { 'kiln.layer.diffid': layer.diffID, 'kiln.layer.digest': layer.descriptor.digest });
+      // the layer blob is durable (the content store synced it), so the tree need not be: after a
+      // reboot the snapshot is dropped and the cache re-creates it from the blob (createRestore)
+      await sn.commit(name, key, { 'kiln.layer.diffid': layer.diffID, 'kiln.layer.digest': layer.descriptor.digest }, { sync: false });
     } catch (err) {
       if (!isAlreadyExists(err)) throw err;
       await sn.remove(key).catch(() => undefined); // another build committed the same step first
