@@ -90,7 +90,8 @@ export async function commitContainer(engine: ContainerEngine, c: Container, o: 
   for (const change of o.changes) cfg = applyChange(cfg, change);
   const image = await engine.images.loadTarget(r.imageTarget);
   const sn = await engine.snapshotter();
-  const layer = await diffSnapshot(sn, r.snapshotKey, engine.content);
+  // a plain tar, as builds store theirs: compressed when the image leaves (src/image/compress-layers.ts)
+  const layer = await diffSnapshot(sn, r.snapshotKey, engine.content, { compression: 'none' });
   const now = new Date().toISOString();
   const history: HistoryEntry = {
     created: now,

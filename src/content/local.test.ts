@@ -67,6 +67,25 @@ describe('LocalContentStore on disk', () => {
     expect(hasCode(await store.readBuffer(info.digest).catch((e: unknown) => e), 'CONTENT_CORRUPT')).toBe(true);
   });
 
+  it('a big blob in uneven chunks lands byte for byte (writes overlap the stream, datasyncs on the way)', async () => {
+    const store = await LocalContentStore.open(dir);
+    const hash = (await import('node:crypto')).createHash('sha256');
+    let total = 0;
+    async function* chunks() {
+      for (let i = 0; total < 140 << 20; i++) {
+        const c = Buffer.alloc((1 << 20) + ((i * 7919) % 65536), i % 251); // every chunk different
+        hash.update(c);
+        total += c.length;
+        yield c;
+      }
+    }
+    const info = await store.put(Readable.from(chunks()));
+    const expected = `sha256:${hash.digest('hex')}`;
+    expect(info).toEqual({ digest: expected, size: total });
+    const back = sha256Digest(await collect(store.get(info.digest)));
+    expect(back).toBe(expected);
+  });
+
   it('a corrupt blob is replaced by nothing: put of the right bytes after delete restores it', async () => {
     const store = await LocalContentStore.open(dir);
     const info = await store.put('restore me');
