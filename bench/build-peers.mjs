@@ -34,7 +34,8 @@ function run(cmd, args, { env = {}, input, timeoutMs = 30 * 60_000 } = {}) {
   const r = spawnSync(cmd, args, {
     stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     input,
-    env: { ...process.env, ...env },
+    // an env value of undefined removes the variable
+    env: Object.fromEntries(Object.entries({ ...process.env, ...env }).filter(([, v]) => v !== undefined)),
     maxBuffer: 512 << 20,
     timeout: timeoutMs,
   });
@@ -58,6 +59,14 @@ function timedRun(cmd, args, env, extraCpu = () => 0) {
   return { ms, cpuMs: childrenCpuMs() - c0 + (extraCpu() - x0) };
 }
 
+/**
+ * NODE_EXTRA_CA_CERTS makes Node parse that bundle at every start, before any JavaScript runs
+ * (~65 ms per command on the machine these figures come from, where the sandbox sets it for all
+ * processes). No scenario here talks TLS, so kiln runs without it unless --keep-node-env is given:
+ * the figures are what a machine without it sees. bench/build.mjs prints which applies.
+ */
+export const KILN_ENV = process.argv.includes('--keep-node-env') ? {} : { NODE_EXTRA_CA_CERTS: undefined };
+
 export function kilnPeer({ kilnBin, work }) {
   const root = path.join(work, 'kiln-root');
   let baseTar;
@@ -75,7 +84,7 @@ export function kilnPeer({ kilnBin, work }) {
     },
     build(ctx, { tag, jobs }) {
       const args = [kilnBin, '--root', root, 'build', '--progress', 'quiet', '-t', tag, ...(jobs ? ['--jobs', String(jobs)] : []), ctx];
-      return timedRun(process.execPath, args, {});
+      return timedRun(process.execPath, args, KILN_ENV);
     },
     cleanup() {
       rmSync(root, { recursive: true, force: true });

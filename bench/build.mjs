@@ -3,7 +3,7 @@
 // average beside it, then medians of wall time and CPU, and the ratios kiln/peer.
 //
 //   npm run build && node bench/build.mjs [--runs 3] [--quick] [--only S1,S3] [--peers kiln,buildkit]
-//        [--kiln path/to/bin/kiln.js] [--dockerd-pid PID] [--json out.json]
+//        [--kiln path/to/bin/kiln.js] [--dockerd-pid PID] [--json out.json] [--keep-node-env]
 //
 // Needs root and busybox-static. All peers start from the same busybox rootfs tarball
 // (scripts/busybox-rootfs.sh; no registry is used): `kiln import`, `docker import`, and for
@@ -22,7 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeContext, touchedFile } from './build-fixtures.mjs';
-import { buildahPeer, buildkitPeer, kilnPeer } from './build-peers.mjs';
+import { KILN_ENV, buildahPeer, buildkitPeer, kilnPeer } from './build-peers.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const opt = (name, def) => {
@@ -79,6 +79,12 @@ if (!kilnRev) {
 }
 console.log(`# kiln build benchmark  ${new Date().toISOString()}`);
 console.log(`kiln ${kilnRev} (${kilnBin}); ${peers.filter((p) => p.version).map((p) => `${p.name}: ${p.version}`).join('; ')}`);
+if (process.env.NODE_EXTRA_CA_CERTS) {
+  console.log(
+    'NODE_EXTRA_CA_CERTS is set here: Node parses that CA bundle at every start (~65 ms). ' +
+      ('NODE_EXTRA_CA_CERTS' in KILN_ENV ? 'kiln runs without it (no scenario uses TLS); --keep-node-env keeps it.' : 'kept for kiln (--keep-node-env).'),
+  );
+}
 console.log(`runs: ${RUNS}${QUICK ? ', --quick (S5/S6 scaled down)' : ''}; cores: ${os.availableParallelism()}; memory: ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; load average: ${fmtLoad()}`);
 
 const baseTar = path.join(work, 'busybox.tar');

@@ -2,9 +2,9 @@
 // Starts the CLI from its one-file bundle (dist/bundle/kiln.cjs, made by `npm run build`), compiled
 // with V8's code cache kept beside it: compiling ~1 MB of JavaScript anew cost every command ~60 ms.
 // One cache per subcommand (it holds the functions that command compiled, so `kiln build` does not
-// live on a cache `kiln --version` made), named after the bundle's size and mtime (V8 itself checks
-// little more than the length), written by the first such command that can write there, and
-// ignored when V8 rejects it.
+// live on a cache `kiln --version` made), written by the first successful run of it, named after
+// the bundle's size and mtime (V8 itself checks little more than the length), and ignored when V8
+// rejects it. A read-only install skips it.
 // Without the bundle, the compiled modules in dist/ are loaded.
 import fs from 'node:fs';
 import Module, { createRequire } from 'node:module';
@@ -35,8 +35,10 @@ function loadBundle(file) {
   }
   const script = new vm.Script(Module.wrap(fs.readFileSync(file, 'utf8')), { filename: file, cachedData });
   if (cachedData === undefined || script.cachedDataRejected) {
-    // at exit, so the cache also holds the functions this command compiled lazily
-    process.once('exit', () => {
+    // at exit, so the cache also holds the functions this command compiled lazily; only from a
+    // run that succeeded (a usage error compiles next to nothing of the command)
+    process.once('exit', (code) => {
+      if (code !== 0) return;
       try {
         fs.accessSync(path.dirname(file), fs.constants.W_OK);
         const tmp = `${cacheFile}.${process.pid}.tmp`;
