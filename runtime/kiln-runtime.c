@@ -3,6 +3,7 @@
  *
  *   kiln-runtime [--log FILE] [--log-format text|json] [--root DIR] run [--bundle DIR] [--pid-file F] [--init] ID
  *   kiln-runtime [--log FILE] [--log-format text|json] exec --pid PID --process process.json [--pid-file F]
+ *   kiln-runtime mount [-t TYPE] [-o OPTS] SOURCE TARGET / umount [-R] [-l] TARGET   (kiln's snapshot mounts)
  *
  * `run` stays in the foreground like `runc run`: it is the container's monitor, forwards signals,
  * relays the terminal when process.terminal is true, and exits with the container's status
@@ -1135,6 +1136,103 @@ static int cmd_exec(int argc, char **argv) {
   return status;
 }
 
+/* ---------- mount / umount: mount(8) and umount(8) for kiln's snapshots ----------
+ * src/snapshot/mount.ts mounts every build step's snapshot (overlay, bind/rbind with flags). util-linux
+ * takes ~6 ms a call here (libmount, /proc/filesystems, utab); these take a fraction of that.
+ *   kiln-runtime mount [-t TYPE] [-o OPTS] SOURCE TARGET   (bind + ro & co: a bind, then a remount)
+ *   kiln-runtime umount [-R] [-l] TARGET                  (-R: everything at or below TARGET, deepest first)
+ * Errors: "kiln-runtime: ..." on stderr, exit 32 like mount(8); "not mounted" when TARGET is none. */
+
+static int cmd_mount(int argc, char **argv) {
+  const char *type = NULL, *opts = "";
+  int i = 0;
+  for (; i < argc && argv[i][0] == '-'; i++) {
+    if (!strcmp(argv[i], "-t") && i + 1 < argc) type = argv[++i];
+    else if (!strcmp(argv[i], "-o") && i + 1 < argc) opts = argv[++i];
+    else die_code(2, "mount: unknown option %s", argv[i]);
+  }
+  if (argc - i != 2) die_code(2, "usage: kiln-runtime mount [-t TYPE] [-o OPTS] SOURCE TARGET");
+  const char *src = argv[i], *target = argv[i + 1];
+  unsigned long flags = 0, prop = 0;
+  size_t dlen = strlen(opts) + 1;
+  char *data = calloc(1, dlen), *copy = strdup(opts), *save = NULL;
+  if (!data || !copy) die_code(32, "mount: out of memory");
+  for (char *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+    size_t k, nf = sizeof mount_flags / sizeof *mount_flags;
+    for (k = 0; k < nf; k++) if (!strcmp(o, mount_flags[k].name)) break;
+    if (k == nf) {
+      if (data[0]) strcat(data, ",");
+      strcat(data, o); /* fits: data is as long as opts */
+    } else if (mount_flags[k].flag & PROPAGATION) prop |= mount_flags[k].flag;
+    else if (mount_flags[k].clear) flags &= ~mount_flags[k].flag;
+    else flags |= mount_flags[k].flag;
+  }
+  if (flags & MS_BIND) {
+    if (mount(src, target, NULL, flags & (MS_BIND | MS_REC), NULL)) die_code(32, "mount %s on %s: %m", src, target);
+    unsigned long rest = flags & ~(MS_BIND | MS_REC);
+    if (rest && mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | rest, NULL)) {
+      int e = errno;
+      umount2(target, MNT_DETACH);
+      errno = e;
+      die_code(32, "remount %s with its flags: %m", target);
+    }
+  } else if (mount(src, target, type, flags, data[0] ? data : NULL)) {
+    die_code(32, "mount %s%s on %s: %m", type ? type : "", type ? " filesystem" : src, target);
+  }
+  if (prop && mount(NULL, target, NULL, prop, NULL)) die_code(32, "set propagation of %s: %m", target);
+  free(data);
+  free(copy);
+  return 0;
+}
+
+/* mountinfo's mount point field, with its \ooo escapes decoded in place */
+static void unescape_octal(char *s) {
+  char *o = s;
+  for (; *s; s++) {
+    if (s[0] == '\\' && s[1] >= '0' && s[1] <= '7' && s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+      *o++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+      s += 3;
+    } else *o++ = *s;
+  }
+  *o = 0;
+}
+
+static int cmd_umount(int argc, char **argv) {
+  int recursive = 0, flags = 0, i = 0;
+  for (; i < argc && argv[i][0] == '-'; i++) {
+    if (!strcmp(argv[i], "-R")) recursive = 1;
+    else if (!strcmp(argv[i], "-l")) flags = MNT_DETACH;
+    else die_code(2, "umount: unknown option %s", argv[i]);
+  }
+  if (argc - i != 1) die_code(2, "usage: kiln-runtime umount [-R] [-l] TARGET");
+  char target[PATH_MAX];
+  if (!realpath(argv[i], target)) die_code(32, "umount %s: %m", argv[i]);
+  size_t tl = strlen(target);
+  FILE *f = fopen("/proc/self/mountinfo", "re");
+  if (!f) die_code(32, "read /proc/self/mountinfo: %m");
+  char **points = NULL, line[8192];
+  size_t n = 0, cap = 0;
+  while (fgets(line, sizeof line, f)) {
+    char *save = NULL, *field = strtok_r(line, " ", &save);
+    for (int k = 0; field && k < 4; k++) field = strtok_r(NULL, " ", &save); /* the 5th field: mount point */
+    if (!field) continue;
+    unescape_octal(field);
+    int at = !strcmp(field, target), below = !strncmp(field, target, tl) && (tl == 1 || field[tl] == '/');
+    if (!at && !(recursive && below)) continue;
+    if (n == cap && !(points = realloc(points, (cap = cap ? cap * 2 : 8) * sizeof *points))) die_code(32, "umount: out of memory");
+    if (!(points[n++] = strdup(field))) die_code(32, "umount: out of memory");
+  }
+  fclose(f);
+  if (n == 0) die_code(32, "umount %s: not mounted", target);
+  /* mountinfo lists parents before children (and stacked mounts in order): undo it backwards */
+  for (size_t k = n; k-- > 0;) {
+    if (umount2(points[k], flags) && errno != EINVAL && errno != ENOENT) die_code(32, "umount %s: %m", points[k]);
+    free(points[k]);
+  }
+  free(points);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   int i = 1;
   for (; i < argc && argv[i][0] == '-'; i++) {
@@ -1149,11 +1247,14 @@ int main(int argc, char **argv) {
   }
   if (i >= argc) {
     fputs("usage: kiln-runtime [--log FILE] [--log-format text|json] run [--bundle DIR] [--pid-file F] [--init] ID\n"
-          "       kiln-runtime [--log FILE] [--log-format text|json] exec --pid PID --process FILE [--pid-file F]\n", stderr);
+          "       kiln-runtime [--log FILE] [--log-format text|json] exec --pid PID --process FILE [--pid-file F]\n"
+          "       kiln-runtime mount [-t TYPE] [-o OPTS] SOURCE TARGET | umount [-R] [-l] TARGET\n", stderr);
     return 2;
   }
   const char *cmd = argv[i];
-  if (strcmp(cmd, "run") && strcmp(cmd, "exec")) die_code(2, "unknown command %s (supported: run, exec)", cmd);
+  if (!strcmp(cmd, "mount")) return cmd_mount(argc - i - 1, argv + i + 1);
+  if (!strcmp(cmd, "umount")) return cmd_umount(argc - i - 1, argv + i + 1);
+  if (strcmp(cmd, "run") && strcmp(cmd, "exec")) die_code(2, "unknown command %s (supported: run, exec, mount, umount)", cmd);
   reexec_sealed(argv);
   return !strcmp(cmd, "run") ? cmd_run(argc - i - 1, argv + i + 1) : cmd_exec(argc - i - 1, argv + i + 1);
 }

@@ -4,13 +4,13 @@ import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { StartError } from './errors.js';
 import { dropCopiedUpEtc, overlayUpperDir, prepareEtcFiles, removeEtcStubs, type EtcFiles } from './etc-files.js';
 import { KilnError } from '../diagnostics/errors.js';
 import { directDir, mountAll, unmountAll } from '../snapshot/mount.js';
 import type { Mount } from '../snapshot/types.js';
 import { Cgroup, cgroupVersion } from './cgroups.js';
+import { bundledRuntimePath } from '../util/runtime-path.js';
 import { generateSpec, processSpec } from './spec.js';
 import type { ExecMount, ExecTarget, Executor, ProcessIO, ProcessSpec, RunOptions, RunResult, RuntimeName } from './types.js';
 
@@ -27,7 +27,7 @@ const SAFE_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' };
 /** The bundled runtime built by node-gyp: <package>/build/Release/kiln-runtime (same from src/ and dist/). */
 export function kilnRuntimePath(): string {
   if (process.env.KILN_RUNTIME) return process.env.KILN_RUNTIME;
-  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'build', 'Release', 'kiln-runtime');
+  return bundledRuntimePath();
 }
 
 export function runcPath(): string {

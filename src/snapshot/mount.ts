@@ -3,11 +3,14 @@ import { promises as fs, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { KilnError } from '../diagnostics/errors.js';
+import { bundledMountHelper } from '../util/runtime-path.js';
 import type { Mount } from './types.js';
 
 /**
- * Performing `Mount[]` with mount(8)/umount(8) (util-linux, resolved from fixed host paths, never
- * from a PATH that a container could influence).
+ * Performing `Mount[]` with the bundled runtime's `mount`/`umount` commands (the same arguments as
+ * mount(8)/umount(8), a fraction of util-linux's start-up: a build mounts and unmounts for every
+ * step), or util-linux's when the runtime is not built; both from fixed paths, never from a PATH
+ * that a container could influence.
  *
  * Long overlay lowerdir lists: the kernel copies mount options into one page (4096 bytes). When the
  * joined options are longer than MAX_OPTIONS_LENGTH, `compactOverlay` rewrites every lowerdir,
@@ -26,8 +29,10 @@ function tool(name: string): string {
 }
 
 export function run(cmd: string, args: string[], cwd?: string): Promise<string> {
+  const helper = cmd === 'mount' || cmd === 'umount' ? bundledMountHelper() : null;
+  const [file, argv] = helper ? [helper, [cmd, ...args]] : [tool(cmd), args];
   return new Promise((resolve, reject) => {
-    execFile(tool(cmd), args, { cwd, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' }, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+    execFile(file, argv, { cwd, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' }, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
       if (err) {
         const e = err as Error & { stderr?: string };
         e.stderr = String(stderr);
@@ -96,7 +101,7 @@ export async function mountAll(mounts: Mount[], target: string): Promise<void> {
     await mountAllOnce(mounts, target);
   } catch (err) {
     if (!mounts.some((m) => m.options.includes('volatile'))) throw err;
-    // a kernel before 5.10 does not know `volatile`: mount without it (commit still syncs)
+    // a kernel before 5.10 does not know `volatile`: mount without it (commit syncs or ties the snapshot to the boot)
     await mountAllOnce(mounts.map((m) => ({ ...m, options: m.options.filter((o) => o !== 'volatile') })), target);
   }
 }

@@ -6,6 +6,7 @@ import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { hasCode, isAlreadyExists, isNotFound } from '../diagnostics/errors.js';
 import {
   compactOverlay,
+  mountAll,
   NativeSnapshotter,
   OverlaySnapshotter,
   probeOverlay,
@@ -13,6 +14,7 @@ import {
   withSnapshotDir,
   type Mount,
   type Snapshotter,
+  unmountAll,
 } from './index.js';
 import type { BaseSnapshotter } from './base.js';
 
@@ -257,6 +259,25 @@ describe('overlay mounts with long lowerdir lists', async () => {
     expect(top[0]!.options.join(',').length).toBeGreaterThan(4096);
     const names = await withMountedSnapshot(top, (d) => fs.readdir(d));
     expect(names.length).toBe(60);
+  });
+
+  it.skipIf(!!reason)('mountAll and unmountAll (the bundled runtime stands in for util-linux): read-only binds, nested mounts, not-mounted', async () => {
+    const base = await fs.mkdtemp(path.join(tmpBase, 'mnt-'));
+    for (const d of ['low', 'up', 'work', 'target', 'ro']) await fs.mkdir(path.join(base, d));
+    await fs.writeFile(path.join(base, 'low', 'f'), 'lower');
+    await fs.writeFile(path.join(base, 'ro', 'g'), 'bound');
+    const target = path.join(base, 'target');
+    await mountAll([{ type: 'overlay', source: 'overlay', options: [`lowerdir=${base}/low`, `upperdir=${base}/up`, `workdir=${base}/work`] }], target);
+    await fs.mkdir(path.join(target, 'sub'));
+    await mountAll([{ type: 'bind', source: path.join(base, 'ro'), options: ['rbind', 'ro', 'nosuid'] }], path.join(target, 'sub'));
+    expect(await fs.readFile(path.join(target, 'f'), 'utf8')).toBe('lower');
+    expect(await fs.readFile(path.join(target, 'sub', 'g'), 'utf8')).toBe('bound');
+    await expect(fs.writeFile(path.join(target, 'sub', 'h'), 'x')).rejects.toMatchObject({ code: 'EROFS' });
+    await unmountAll(target); // both, the nested one first
+    const mountinfo = await fs.readFile('/proc/self/mountinfo', 'utf8');
+    expect(mountinfo.includes(target)).toBe(false);
+    await unmountAll(target); // nothing mounted: not an error
+    await expect(mountAll([{ type: 'overlay', source: 'overlay', options: [`lowerdir=${base}/missing`] }], target)).rejects.toSatisfy((e) => hasCode(e, 'SNAPSHOT_MOUNT_FAILED'));
   });
 
   it.skipIf(!!reason)('withMountedSnapshot unmounts and removes its dir when fn throws', async () => {
