@@ -9,15 +9,12 @@
 // Data: the big file alternates 1 MiB of random bytes (incompressible) with 1 MiB of generated log
 // lines (compressible ~8-10x); small files are 64 B - 8 KiB of text in 100 dirs. All timings run
 // with a warm page cache (the tree was just written); the store fsyncs as in real use.
-import { execSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { promises as fs, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { promises as fs, createWriteStream } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dist, median, sh, time, workDir } from './lib.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const dist = path.join(here, '..', 'dist');
 const { createSnapshotter, withSnapshotDir } = await import(path.join(dist, 'snapshot', 'index.js'));
 const { diffSnapshot, applyLayer } = await import(path.join(dist, 'diff', 'index.js'));
 const { LocalContentStore } = await import(path.join(dist, 'content', 'index.js'));
@@ -25,16 +22,8 @@ const { LocalContentStore } = await import(path.join(dist, 'content', 'index.js'
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const BIG_MIB = Number(process.env.BENCH_BIG_MIB ?? 512);
 const SMALL = Number(process.env.BENCH_SMALL ?? 10_000);
-const work = mkdtempSync(path.join(process.env.BENCH_DIR ?? os.tmpdir(), 'kiln-bench-layer-'));
-process.on('exit', () => rmSync(work, { recursive: true, force: true }));
+const work = workDir('kiln-bench-layer-');
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const sh = (cmd) => execSync(cmd, { stdio: ['ignore', 'ignore', 'inherit'], shell: '/bin/bash' });
-const time = async (fn) => {
-  const t = process.hrtime.bigint();
-  await fn();
-  return Number(process.hrtime.bigint() - t) / 1e9;
-};
 
 function logLines(bytes, seed) {
   const parts = [];

@@ -18,12 +18,17 @@ class Capture extends Writable {
   }
 }
 
-/** Run the kiln CLI in this process (fast), with `--root` set to `root`. */
-export async function kiln(root: string, ...args: string[]): Promise<CliResult> {
+/** Run the kiln CLI in this process (fast) with exactly `args`. */
+export async function runCli(args: readonly string[]): Promise<CliResult> {
   const stdout = new Capture();
   const stderr = new Capture();
-  const code = await main(['--root', root, ...args], { stdout, stderr });
+  const code = await main([...args], { stdout, stderr });
   return { code, stdout: stdout.text, stderr: stderr.text };
+}
+
+/** Run the kiln CLI in this process (fast), with `--root` set to `root`. */
+export function kiln(root: string, ...args: string[]): Promise<CliResult> {
+  return runCli(['--root', root, ...args]);
 }
 
 /** A fresh store root in a temp dir; call the returned cleanup in afterEach/afterAll. */

@@ -3,9 +3,8 @@ import { existsSync } from 'node:fs';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import { runCli } from '../helpers/cli.js';
 import { LocalContentStore } from '../../src/content/index.js';
 import { registryUnavailable, skopeoUnavailable, startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { blobList, buildImage, writeOciLayout } from './fixtures.js';
@@ -13,16 +12,7 @@ import { blobList, buildImage, writeOciLayout } from './fixtures.js';
 const reason = registryUnavailable() ?? skopeoUnavailable();
 if (reason) console.warn(`skipping registry CLI tests: ${reason}`);
 
-async function kiln(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d: Buffer) => (out += d.toString()));
-  stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const code = await main(argv, { stdout, stderr });
-  return { code, out, err };
-}
+const kiln = (...argv: string[]) => runCli(argv);
 
 describe.skipIf(!!reason)('kiln pull/push/login/logout against a registry with htpasswd auth', () => {
   let reg: TestRegistry;
@@ -51,8 +41,8 @@ describe.skipIf(!!reason)('kiln pull/push/login/logout against a registry with h
   it('refuses to pull without credentials and stores nothing', async () => {
     const r = await kiln('--root', root, 'pull', `${reg.host}/team/app:v1`);
     expect(r.code).toBe(1);
-    expect(r.err).toContain('REGISTRY_UNAUTHORIZED');
-    expect(r.err).toContain(`kiln login ${reg.host}`);
+    expect(r.stderr).toContain('REGISTRY_UNAUTHORIZED');
+    expect(r.stderr).toContain(`kiln login ${reg.host}`);
     const content = await LocalContentStore.open(root);
     expect(await blobList(content)).toEqual([]);
   });
@@ -60,27 +50,27 @@ describe.skipIf(!!reason)('kiln pull/push/login/logout against a registry with h
   it('rejects a wrong password and writes no credentials', async () => {
     const r = await kiln('--root', root, 'login', '-u', 'alice', '-p', 'wrong', reg.host);
     expect(r.code).toBe(1);
-    expect(r.err).toContain('REGISTRY_UNAUTHORIZED');
+    expect(r.stderr).toContain('REGISTRY_UNAUTHORIZED');
     await expect(fs.readFile(path.join(tmp, 'docker', 'config.json'), 'utf8')).rejects.toThrow();
   });
 
   it('logs in, pulls with progress, pushes a new tag that skopeo sees, logs out', async () => {
     const login = await kiln('--root', root, 'login', '-u', 'alice', '-p', 's3cret', reg.host);
-    expect(login.err).toContain('--password-stdin');
-    expect(login.out).toBe('Login Succeeded\n');
+    expect(login.stderr).toContain('--password-stdin');
+    expect(login.stdout).toBe('Login Succeeded\n');
     const cfg = JSON.parse(await fs.readFile(path.join(tmp, 'docker', 'config.json'), 'utf8')) as { auths: Record<string, { auth: string }> };
     expect(Buffer.from(cfg.auths[reg.host]!.auth, 'base64').toString()).toBe('alice:s3cret');
 
     const pull = await kiln('--root', root, 'pull', `${reg.host}/team/app:v1`);
-    expect(pull.err).toBe('');
+    expect(pull.stderr).toBe('');
     expect(pull.code).toBe(0);
-    expect(pull.out).toMatch(/^v1: Pulling from 127\.0\.0\.1:\d+\/team\/app\n/);
-    expect(pull.out).toMatch(/[0-9a-f]{12}: Pull complete\n/);
-    expect(pull.out).toMatch(/Digest: sha256:[0-9a-f]{64}\n/);
-    expect(pull.out).toContain(`Status: Downloaded newer image for ${reg.host}/team/app:v1\n`);
+    expect(pull.stdout).toMatch(/^v1: Pulling from 127\.0\.0\.1:\d+\/team\/app\n/);
+    expect(pull.stdout).toMatch(/[0-9a-f]{12}: Pull complete\n/);
+    expect(pull.stdout).toMatch(/Digest: sha256:[0-9a-f]{64}\n/);
+    expect(pull.stdout).toContain(`Status: Downloaded newer image for ${reg.host}/team/app:v1\n`);
 
     const quiet = await kiln('--root', root, 'pull', '-q', `${reg.host}/team/app:v1`);
-    expect(quiet.out).toBe(`${reg.host}/team/app:v1\n`);
+    expect(quiet.stdout).toBe(`${reg.host}/team/app:v1\n`);
 
     // Tag the pulled image under a new name with the image store, then push it.
     const { openStores } = await import('../../src/store/index.js');
@@ -88,17 +78,17 @@ describe.skipIf(!!reason)('kiln pull/push/login/logout against a registry with h
     await stores.images.tag(`${reg.host}/team/app:v1`, `${reg.host}/team/copy:v2`);
     const push = await kiln('--root', root, 'push', `${reg.host}/team/copy:v2`);
     expect(push.code).toBe(0);
-    expect(push.out).toContain(`The push refers to repository [${reg.host}/team/copy]`);
-    expect(push.out).toMatch(/v2: digest: sha256:[0-9a-f]{64} size: \d+\n/);
+    expect(push.stdout).toContain(`The push refers to repository [${reg.host}/team/copy]`);
+    expect(push.stdout).toMatch(/v2: digest: sha256:[0-9a-f]{64} size: \d+\n/);
     const inspect = JSON.parse(
       execFileSync('skopeo', ['inspect', '--tls-verify=false', '--creds', 'alice:s3cret', `docker://${reg.host}/team/copy:v2`], { encoding: 'utf8' }),
     ) as { Digest: string };
-    expect(push.out).toContain(inspect.Digest);
+    expect(push.stdout).toContain(inspect.Digest);
 
     const logout = await kiln('--root', root, 'logout', reg.host);
-    expect(logout.out).toBe(`Removing login credentials for ${reg.host}\n`);
+    expect(logout.stdout).toBe(`Removing login credentials for ${reg.host}\n`);
     const again = await kiln('--root', root, 'logout', reg.host);
-    expect(again.out).toBe(`Not logged in to ${reg.host}\n`);
+    expect(again.stdout).toBe(`Not logged in to ${reg.host}\n`);
     const denied = await kiln('--root', root, 'pull', `${reg.host}/team/app:v1`);
     expect(denied.code).toBe(1);
   });
@@ -123,7 +113,7 @@ describe.skipIf(!!reason)('kiln pull/push/login/logout against a registry with h
     await kiln('--root', root, 'login', '-u', 'alice', '-p', 's3cret', reg.host);
     const missing = await kiln('--root', root, 'pull', `${reg.host}/team/app:nope`);
     expect(missing.code).toBe(1);
-    expect(missing.err).toContain('REGISTRY_NOT_FOUND');
+    expect(missing.stderr).toContain('REGISTRY_NOT_FOUND');
     const plat = await kiln('--root', root, 'pull', '--platform', 'linux//x', `${reg.host}/team/app:v1`);
     expect(plat.code).toBe(2);
     await kiln('--root', root, 'logout', reg.host);

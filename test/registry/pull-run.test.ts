@@ -3,10 +3,9 @@ import { createHash } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import { runCli } from '../helpers/cli.js';
 import { registryUnavailable, skopeoUnavailable, startRegistry, type TestRegistry } from '../helpers/registry.js';
 
 function probe(): string | undefined {
@@ -19,16 +18,7 @@ function probe(): string | undefined {
 const reason = probe();
 if (reason) console.warn(`skipping pull-then-run test: ${reason}`);
 
-async function kiln(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d: Buffer) => (out += d.toString()));
-  stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const code = await main(argv, { stdout, stderr });
-  return { code, out, err };
-}
+const kiln = (...argv: string[]) => runCli(argv);
 
 describe.skipIf(!!reason)('skopeo copy into the registry, kiln pull, kiln run', () => {
   let reg: TestRegistry;
@@ -74,11 +64,11 @@ describe.skipIf(!!reason)('skopeo copy into the registry, kiln pull, kiln run', 
 
     const root = path.join(tmp, 'root');
     const pull = await kiln('--root', root, 'pull', '-q', `${reg.host}/tools/bb:v1`);
-    expect(pull.err).toBe('');
-    expect(pull.out).toBe(`${reg.host}/tools/bb:v1\n`);
+    expect(pull.stderr).toBe('');
+    expect(pull.stdout).toBe(`${reg.host}/tools/bb:v1\n`);
     const run = await kiln('--root', root, 'run', '--rm', `${reg.host}/tools/bb:v1`, 'echo', 'hello from a pulled image');
-    expect(run.err).toBe('');
-    expect(run.out).toBe('hello from a pulled image\n');
+    expect(run.stderr).toBe('');
+    expect(run.stdout).toBe('hello from a pulled image\n');
     expect(run.code).toBe(0);
   });
 });

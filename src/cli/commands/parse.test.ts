@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { main } from '../main.js';
+import { runCli as run } from '../../../test/helpers/cli.js';
 import { parseAction } from './parse.js';
 import type { CliContext } from '../context.js';
 
@@ -19,12 +19,6 @@ function sink(): Writable & { text: () => string } {
   return w;
 }
 
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const stdout = sink();
-  const stderr = sink();
-  const code = await main(args, { stdout, stderr });
-  return { code, out: stdout.text(), err: stderr.text() };
-}
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'kiln-parse-'));
 const write = (name: string, text: string): string => {
@@ -38,14 +32,14 @@ describe('kiln parse', () => {
     const f = write('ok', 'FROM alpine AS b\nRUN --mount=type=cache,target=/c <<EOF\nmake\nEOF\nENV A=1 B=2\nONBUILD COPY a b\n');
     const r = await run(['parse', '-f', f]);
     expect(r.code).toBe(0);
-    expect(r.out).toBe('(from "alpine" "AS" "b")\n(run ["--mount=type=cache,target=/c"] "<<EOF")\n(env "A" "1" "=" "B" "2" "=")\n(onbuild (copy "a" "b"))\n');
+    expect(r.stdout).toBe('(from "alpine" "AS" "b")\n(run ["--mount=type=cache,target=/c"] "<<EOF")\n(env "A" "1" "=" "B" "2" "=")\n(onbuild (copy "a" "b"))\n');
   });
 
   it('--json follows the documented contract', async () => {
     const f = write('json', '# syntax=docker/dockerfile:1\nFROM a\nRUN a \\\n\n b\nONBUILD RUN <<-X\n\thi\nX\nCMD ["x"]\n');
     const r = await run(['parse', '-f', f, '--json']);
     expect(r.code).toBe(0);
-    const doc = JSON.parse(r.out);
+    const doc = JSON.parse(r.stdout);
     expect(Object.keys(doc)).toEqual(['directives', 'instructions', 'warnings']);
     expect(doc.directives).toEqual({ syntax: 'docker/dockerfile:1' });
     expect(doc.instructions.map((i: { keyword: string }) => i.keyword)).toEqual(['FROM', 'RUN', 'ONBUILD', 'CMD']);
@@ -71,7 +65,7 @@ describe('kiln parse', () => {
     expect(r.code).toBe(0);
     let depth = 0;
     // walk without recursion
-    for (let n = JSON.parse(r.out).instructions[0]; n; n = n.child) depth++;
+    for (let n = JSON.parse(r.stdout).instructions[0]; n; n = n.child) depth++;
     expect(depth).toBe(10_001);
   });
 
@@ -79,25 +73,25 @@ describe('kiln parse', () => {
     const f = write('bad', 'FROM a\nENV PATH\nLABEL x\n');
     const r = await run(['parse', '-f', f]);
     expect(r.code).toBe(1);
-    expect(r.err).toContain(`${f}:2:5: error: ENV must have two arguments [PARSE_MISSING_VALUE]`);
-    expect(r.err).toContain('> 2 | ENV PATH');
-    expect(r.err).toContain(`${f}:3:7: error: LABEL must have two arguments`);
-    expect(r.out).toBe('');
+    expect(r.stderr).toContain(`${f}:2:5: error: ENV must have two arguments [PARSE_MISSING_VALUE]`);
+    expect(r.stderr).toContain('> 2 | ENV PATH');
+    expect(r.stderr).toContain(`${f}:3:7: error: LABEL must have two arguments`);
+    expect(r.stdout).toBe('');
   });
 
   it('prints warnings with their location on stderr, the tree on stdout', async () => {
     const f = write('warn', 'FROM a\nRUN a \\\n\n  b\n');
     const r = await run(['parse', '-f', f]);
     expect(r.code).toBe(0);
-    expect(r.out).toBe('(from "a")\n(run "a   b")\n');
-    expect(r.err).toContain(`${f}:2:1: warning: Empty continuation line found in: RUN a   b [PARSE_EMPTY_CONTINUATION]`);
-    expect(r.err).toContain('> 2 | RUN a \\');
+    expect(r.stdout).toBe('(from "a")\n(run "a   b")\n');
+    expect(r.stderr).toContain(`${f}:2:1: warning: Empty continuation line found in: RUN a   b [PARSE_EMPTY_CONTINUATION]`);
+    expect(r.stderr).toContain('> 2 | RUN a \\');
   });
 
   it('a missing Dockerfile is a clear error', async () => {
     const r = await run(['parse', '-f', path.join(dir, 'nope')]);
     expect(r.code).toBe(1);
-    expect(r.err).toContain('cannot read Dockerfile');
+    expect(r.stderr).toContain('cannot read Dockerfile');
   });
 
   it('-f - reads stdin', async () => {
