@@ -316,7 +316,9 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       const od = digestOf({ internal: 'output', o });
       const to = now();
       emit({ type: 'vertex.started', digest: od, time: to, name: `exporting to ${o.type} ${o.dest}` });
-      await writeOutput(deps, stores.images, o, result, fin.layers, manifest, sde);
+      // buildx: an oci/docker archive without name= carries the -t names (so docker load tags it)
+      const named = (o.type === 'oci' || o.type === 'docker') && o.names.length === 0 ? { ...o, names: opts.tags ?? [] } : o;
+      await writeOutput(deps, stores.images, named, result, fin.layers, manifest, sde);
       emit({ type: 'vertex.completed', digest: od, time: now(), duration: now() - to });
     }
 

@@ -227,6 +227,8 @@ CMD ["cat", "/srv/out.txt"]
       mkdirSync(dir, { recursive: true });
       execFileSync('tar', ['-xf', archive, '-C', dir]);
       const index = JSON.parse(readFileSync(path.join(dir, 'index.json'), 'utf8'));
+      // the -t name travels in the archive (buildx gives it to the exporter), so docker load tags it
+      expect(index.manifests[0].annotations?.['io.containerd.image.name']).toBe('docker.io/library/e2e:archived');
       const m = manifestOf(dir, index.manifests[0]);
       expect(m.config.digest).toBe(readFileSync(iid, 'utf8'));
       expect(m.layers.length).toBeGreaterThan(1);
