@@ -64,6 +64,21 @@ describe('kiln system df / prune / check', () => {
     expect(await blobCount(root)).toBe(0);
   });
 
+  it('prune forgets the gzip copy of a plain layer once the copy is gone, keeps the note while both blobs live', async () => {
+    const s = await openStores(root);
+    const { compressLayer } = await import('../image/compress-layers.js');
+    const plain = await s.content.put('a plain layer, as builds store them');
+    const gz = await compressLayer(s.content, root, { mediaType: MediaType.OciLayer, digest: plain.digest, size: plain.size });
+    expect(gz.mediaType).toBe(MediaType.OciLayerGzip);
+    const notes = path.join(root, 'meta', 'compressed');
+    expect(await fs.readdir(notes)).toEqual([`${plain.digest.slice(7)}.json`]);
+    // the same layer again: the note answers, nothing is compressed twice
+    expect(await compressLayer(s.content, root, { mediaType: MediaType.OciLayer, digest: plain.digest, size: plain.size })).toEqual(gz);
+    await fs.writeFile(path.join(notes, 'not-a-note.json'), '{');
+    expect((await kiln(root, 'system', 'prune', '-f')).code).toBe(0); // nothing refers to either blob
+    expect(await fs.readdir(notes)).toEqual([]);
+  });
+
   it('keeps blobs of build cache records; image prune -a keeps the records, system prune -a drops them', async () => {
     const s = await openStores(root);
     const layer = await s.content.put('a cached layer');

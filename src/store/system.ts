@@ -137,7 +137,25 @@ export async function prune(s: Stores, options: { all?: boolean; keepBuildCache?
   const gc = await collectGarbage({ root: s.root, content: s.content });
   result.removedBlobs = gc.removed.length;
   result.reclaimedBytes = gc.reclaimedBytes;
+  await forgetCompressedLayers(s);
   return result;
+}
+
+/** Drop the notes of compressed layers (src/image/compress-layers.ts) whose plain or gzip blob is gone. */
+async function forgetCompressedLayers(s: Stores): Promise<void> {
+  const dir = path.join(s.root, 'meta', 'compressed');
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  for (const n of names) {
+    const file = path.join(dir, n);
+    const plain = /^([a-f0-9]{64})\.json$/.exec(n)?.[1];
+    const note = await fs
+      .readFile(file, 'utf8')
+      .then((t) => JSON.parse(t) as { digest?: unknown })
+      .catch(() => undefined);
+    const gz = typeof note?.digest === 'string' && isDigest(note.digest) ? note.digest : undefined;
+    const keep = plain !== undefined && gz !== undefined && (await s.content.has(`sha256:${plain}` as Digest)) && (await s.content.has(gz as Digest));
+    if (!keep) await fs.rm(file, { force: true });
+  }
 }
 
 export interface CheckProblem {
