@@ -363,43 +363,13 @@ export class GoRegex {
     return inside !== node.negate;
   }
 
-  /** Add the epsilon closure of `s` at text position `pos` to `list`; true if Match is reached. */
-  private closure(s: number, pos: number, len: number, list: number[]): boolean {
-    let matched = false;
-    const stack = [s];
-    while (stack.length) {
-      const id = stack.pop()!;
-      if (id < 0 || this.marks[id] === this.gen) continue;
-      this.marks[id] = this.gen;
-      const st = this.states[id]!;
-      switch (st.k) {
-        case K.Match:
-          matched = true;
-          break;
-        case K.Char:
-          list.push(id);
-          break;
-        case K.Split:
-          stack.push(st.out1, st.out);
-          break;
-        case K.Bot:
-          if (pos === 0) stack.push(st.out);
-          break;
-        case K.Eot:
-          if (pos === len) stack.push(st.out);
-          break;
-      }
-    }
-    return matched;
-  }
-
   /**
-   * Epsilon closure of `seeds` for the lazy DFA. Char states and `$` states are kept
-   * as items (`$` is only decided at the end of the text); `^` holds when `atStart`.
+   * The epsilon closure of `seeds` (one pass, marks shared): Char states go to `out`; `^` holds
+   * when `atStart`; `$` states are kept in `out` (the lazy DFA decides them at the end of the
+   * text), followed (the text ends here), or dropped (more text follows). True if Match is reached.
    */
-  private dfaClosure(seeds: readonly number[], atStart: boolean): { items: number[]; matched: boolean } {
+  private epsilon(seeds: readonly number[], atStart: boolean, eot: 'keep' | 'follow' | 'drop', out: number[] = []): boolean {
     this.gen++;
-    const items: number[] = [];
     let matched = false;
     const stack = [...seeds].reverse();
     while (stack.length) {
@@ -412,8 +382,7 @@ export class GoRegex {
           matched = true;
           break;
         case K.Char:
-        case K.Eot:
-          items.push(id);
+          out.push(id);
           break;
         case K.Split:
           stack.push(st.out1, st.out);
@@ -421,14 +390,18 @@ export class GoRegex {
         case K.Bot:
           if (atStart) stack.push(st.out);
           break;
+        case K.Eot:
+          if (eot === 'keep') out.push(id);
+          else if (eot === 'follow') stack.push(st.out);
+          break;
       }
     }
-    items.sort((x, y) => x - y);
-    return { items, matched };
+    return matched;
   }
 
   private dstate(seeds: readonly number[], atStart: boolean): DState {
-    const { items, matched } = this.dfaClosure(seeds, atStart);
+    const items: number[] = [];
+    const matched = this.epsilon(seeds, atStart, 'keep', items);
     const key = (atStart ? 's' : '') + items.join(',');
     let d = this.dfa.get(key);
     if (!d) {
@@ -436,7 +409,7 @@ export class GoRegex {
       let acceptAtEnd = matched;
       if (!acceptAtEnd) {
         const eots = items.filter((id) => this.states[id]!.k === K.Eot).map((id) => this.states[id]!.out);
-        if (eots.length) acceptAtEnd = this.closureAtEnd(eots, atStart);
+        if (eots.length) acceptAtEnd = this.epsilon(eots, atStart, 'follow');
       }
       d = { items, matched, acceptAtEnd, next: new Map() };
       if (this.dfa.size >= MAX_DFA_STATES) {
@@ -447,21 +420,6 @@ export class GoRegex {
       this.dfa.set(key, d);
     }
     return d;
-  }
-
-  private closureAtEnd(seeds: readonly number[], atStart: boolean): boolean {
-    this.gen++;
-    const stack = [...seeds];
-    while (stack.length) {
-      const id = stack.pop()!;
-      if (id < 0 || this.marks[id] === this.gen) continue;
-      this.marks[id] = this.gen;
-      const st = this.states[id]!;
-      if (st.k === K.Match) return true;
-      if (st.k === K.Split) stack.push(st.out1, st.out);
-      else if (st.k === K.Eot || (st.k === K.Bot && atStart)) stack.push(st.out);
-    }
-    return false;
   }
 
   private step(d: DState, c: number): DState {
@@ -500,19 +458,12 @@ export class GoRegex {
   couldMatchWithPrefix(prefix: string): boolean {
     const cps = Array.from(prefix, (ch) => ch.codePointAt(0)!);
     let clist: number[] = [];
-    this.gen++;
-    // len = Infinity: `$` never holds inside the prefix
-    if (this.closure(this.start, 0, Number.POSITIVE_INFINITY, clist)) return true;
-    for (let pos = 0; pos < cps.length; pos++) {
-      const c = cps[pos]!;
-      this.gen++;
+    // `$` never holds inside the prefix: drop it
+    if (this.epsilon([this.start], true, 'drop', clist)) return true;
+    for (const c of cps) {
+      const seeds = clist.filter((id) => GoRegex.charMatches(this.states[id]!.node!, c)).map((id) => this.states[id]!.out);
       const nlist: number[] = [];
-      for (const id of clist) {
-        const st = this.states[id]!;
-        if (GoRegex.charMatches(st.node!, c) && this.closure(st.out, pos + 1, Number.POSITIVE_INFINITY, nlist)) {
-          return true;
-        }
-      }
+      if (this.epsilon(seeds, false, 'drop', nlist)) return true;
       // Unanchored expressions could start anywhere later: stay conservative.
       if (!this.onlyAtStart) return true;
       clist = nlist;
