@@ -8,26 +8,9 @@ import { hasCode } from '../diagnostics/errors.js';
 import { applyChange, splitWords } from './changes.js';
 import { sha256Digest } from './digest.js';
 import { DEFAULT_TAR_LIMITS, importLayer } from './import.js';
-import { gzip, makeTar } from './testing.js';
+import { gzip, makeTar, rawPaxHeader } from './testing.js';
 import type { ContainerConfig } from './types.js';
 
-/** A ustar header block of type 'x' (pax) announcing `size` bytes. */
-function rawPaxHeader(size: number): Buffer {
-  const b = Buffer.alloc(512);
-  b.write('PaxHeaders/f', 0);
-  b.write('0000644\0', 100);
-  b.write('0000000\0', 108);
-  b.write('0000000\0', 116);
-  b.write(`${size.toString(8).padStart(11, '0')}\0`, 124);
-  b.write('00000000000\0', 136);
-  b.write('x', 156);
-  b.write('ustar\u000000', 257);
-  b.fill(' ', 148, 156);
-  let sum = 0;
-  for (const x of b) sum += x;
-  b.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
-  return b;
-}
 
 describe('importLayer', () => {
   let dir: string;
@@ -68,7 +51,7 @@ describe('importLayer', () => {
     const { encodeHeader } = await import('../diff/tar-header.js');
     const pax = Buffer.alloc(3 << 20, 'a');
     const bomb = Buffer.concat([
-      rawPaxHeader(pax.length),
+      rawPaxHeader(pax.length, 'PaxHeaders/f'),
       pax,
       Buffer.alloc((512 - (pax.length % 512)) % 512),
       encodeHeader({ name: 'f', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 0 }),

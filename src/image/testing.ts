@@ -59,6 +59,27 @@ export async function busyboxRootfs(): Promise<Buffer | undefined> {
   ]);
 }
 
+/**
+ * A raw ustar header block of type 'x' (pax) announcing `size` bytes, written by hand so tests can
+ * build archives a tar library would refuse to write (oversized or truncated pax records).
+ */
+export function rawPaxHeader(size: number, name: string): Buffer {
+  const b = Buffer.alloc(512);
+  b.write(name, 0);
+  b.write('0000644\0', 100);
+  b.write('0000000\0', 108);
+  b.write('0000000\0', 116);
+  b.write(`${size.toString(8).padStart(11, '0')}\0`, 124);
+  b.write('00000000000\0', 136);
+  b.write('x', 156);
+  b.write('ustar\u000000', 257);
+  b.fill(' ', 148, 156);
+  let sum = 0;
+  for (const x of b) sum += x;
+  b.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
+  return b;
+}
+
 export function gzip(b: Buffer): Buffer {
   return gzipSync(b);
 }

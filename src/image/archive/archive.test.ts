@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../cli/main.js';
 import { sha256Digest } from '../digest.js';
-import { busyboxRootfs, Capture, gzip, makeTar } from '../testing.js';
+import { busyboxRootfs, Capture, gzip, makeTar, rawPaxHeader } from '../testing.js';
 
 async function kiln(root: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const stdout = new Capture();
@@ -206,17 +206,7 @@ describe('kiln save / load', () => {
     expect(r.stderr).toMatch(/missing from the archive/);
     // a 5 MiB pax header is refused (tar-stream caps long headers at 4 MiB) instead of being buffered
     const paxSize = 5 << 20;
-    const hdr = Buffer.alloc(512);
-    hdr.write('PaxHeaders/x', 0);
-    hdr.write('0000644\0', 100);
-    hdr.write(`${paxSize.toString(8).padStart(11, '0')}\0`, 124);
-    hdr.write('00000000000\0', 136);
-    hdr.write('x', 156);
-    hdr.write('ustar\u000000', 257);
-    hdr.fill(' ', 148, 156);
-    let sum = 0;
-    for (const x of hdr) sum += x;
-    hdr.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
+    const hdr = rawPaxHeader(paxSize, 'PaxHeaders/x');
     const bombFile = path.join(dir, 'paxbomb.tar');
     await fs.writeFile(bombFile, Buffer.concat([hdr, Buffer.alloc(paxSize, 'a'), Buffer.alloc(1024)]));
     const bomb = await kiln(path.join(dir, 'root6'), 'load', '-i', bombFile);
