@@ -18,7 +18,7 @@ import { existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, w
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describeConfig, describeTree, formatExpected, readCaseOptions, stageContext } from '../test/conformance/tree.mjs';
+import { caseBuildFlags, describeConfig, describeTree, formatExpected, readCaseOptions, stageContext } from '../test/conformance/tree.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const casesDir = path.join(repo, 'test/conformance/cases');
@@ -106,14 +106,7 @@ function record(name, version) {
     stageContext(caseDir, ctx);
     const image = `kiln-conformance/${name}:latest`;
     const args = ['build', '--network=host', '--progress=plain', '-t', image];
-    if (opts.target) args.push('--target', opts.target);
-    if (opts.platform) args.push('--platform', opts.platform);
-    for (const [k, v] of Object.entries(opts.buildArgs ?? {})) args.push('--build-arg', v === null ? k : `${k}=${v}`);
-    for (const [id, value] of Object.entries(opts.secrets ?? {})) {
-      const f = path.join(tmp, `secret-${id}`);
-      writeFileSync(f, value, { mode: 0o600 });
-      args.push('--secret', `id=${id},src=${f}`);
-    }
+    args.push(...caseBuildFlags(opts, tmp));
     args.push(ctx);
     // images the case builds FROM: built first from another Dockerfile in the same context
     for (const pre of opts.prebuild ?? []) {

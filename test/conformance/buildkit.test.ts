@@ -17,14 +17,14 @@
 import { execFileSync } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { appendFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { containerSkipReason } from '../helpers/busybox.js';
 import { kiln, tempRoot } from '../helpers/cli.js';
-import { describeConfig, describeTree, readCaseOptions, stageContext, type ImageDescription } from './tree.mjs';
+import { caseBuildFlags, describeConfig, describeTree, readCaseOptions, stageContext, type ImageDescription } from './tree.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const casesDir = path.join(here, 'cases');
@@ -162,14 +162,7 @@ describe.skipIf(!!reason)('kiln build matches BuildKit (recorded)', () => {
         stageContext(caseDir, ctxDir);
         const tag = `kiln-conformance/${name}:latest`;
         const args = ['build', '--progress', 'plain', '--network', 'host', '-t', tag, '-o', `type=local,dest=${out}`];
-        if (opts.target) args.push('--target', opts.target);
-        if (opts.platform) args.push('--platform', opts.platform);
-        for (const [k, v] of Object.entries(opts.buildArgs ?? {})) args.push('--build-arg', v === null ? k : `${k}=${v}`);
-        for (const [id, value] of Object.entries(opts.secrets ?? {})) {
-          const f = path.join(work, `secret-${id}`);
-          writeFileSync(f, value, { mode: 0o600 });
-          args.push('--secret', `id=${id},src=${f}`);
-        }
+        args.push(...caseBuildFlags(opts, work));
         // ADD <url> cases: a local HTTP server (127.0.0.1 only) serves the case's files; BASE is its URL
         let server: http.Server | undefined;
         if (opts.http) {

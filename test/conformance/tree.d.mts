@@ -32,3 +32,5 @@ export interface CaseOptions {
 }
 export declare function readCaseOptions(caseDir: string): CaseOptions;
 export declare function formatExpected(expected: Record<string, unknown>): string;
+/** --target, --platform, --build-arg and --secret for a case (secrets written to files in secretDir). */
+export declare function caseBuildFlags(opts: CaseOptions, secretDir: string): string[];

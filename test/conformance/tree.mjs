@@ -3,7 +3,7 @@
 // buildkit.test.ts (kiln, through `kiln build -o type=local`). Plain JS so the recording script
 // runs with node alone; types in tree.d.mts.
 import { createHash } from 'node:crypto';
-import { cpSync, lstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { cpSync, lstatSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 /** Files in a case directory that describe the case and are not part of its build context. */
@@ -83,6 +83,24 @@ export function readCaseOptions(caseDir) {
     if (err.code === 'ENOENT') return {};
     throw err;
   }
+}
+
+/**
+ * The build flags a case's options ask for (--target, --platform, --build-arg, --secret), the same
+ * for `docker build` when recording and `kiln build` when testing. Secrets are written to files
+ * in `secretDir`.
+ */
+export function caseBuildFlags(opts, secretDir) {
+  const args = [];
+  if (opts.target) args.push('--target', opts.target);
+  if (opts.platform) args.push('--platform', opts.platform);
+  for (const [k, v] of Object.entries(opts.buildArgs ?? {})) args.push('--build-arg', v === null ? k : `${k}=${v}`);
+  for (const [id, value] of Object.entries(opts.secrets ?? {})) {
+    const f = path.join(secretDir, `secret-${id}`);
+    writeFileSync(f, value, { mode: 0o600 });
+    args.push('--secret', `id=${id},src=${f}`);
+  }
+  return args;
 }
 
 /** JSON with one path per line, so recordings diff well in review. */
