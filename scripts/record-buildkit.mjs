@@ -55,10 +55,11 @@ function dockerVersion() {
 
 /** The raw image config (as BuildKit wrote it) from `docker save`. */
 function rawConfig(image, tmp) {
-  if (JSON.parse(docker(['image', 'inspect', image]).toString())[0].RootFS.Layers?.length ?? 0) return savedConfig(image, tmp);
-  // docker 20.10 cannot save an image without layers ("empty export - not implemented"): build the
-  // same fields from `docker image inspect` and `docker history` (every entry is an empty layer).
   const ins = JSON.parse(docker(['image', 'inspect', image]).toString())[0];
+  if (ins.RootFS.Layers?.length ?? 0) return savedConfig(image, tmp);
+  // docker 20.10's `docker save` refuses an image without layers (its error says "empty export -
+  // not implemented"): build the same fields from the inspect above and `docker history` (every
+  // entry is an empty layer).
   const created = docker(['history', '--no-trunc', '--format', '{{json .CreatedBy}}', image]).toString().trim().split('\n').map((l) => JSON.parse(l));
   return {
     config: ins.Config,
