@@ -15,7 +15,7 @@ import { RegistryCacheImport, exportCacheRegistry } from './cache/registry-cache
 import { ImageCacheImport, openInlineCache, withInlineCache } from './cache/inline-cache.js';
 import { exportCacheLocal, type ExportCacheResult } from './cache/export-local.js';
 import { selectRecordsForExport, type CacheFromSpec, type CacheToSpec } from './cache/export-select.js';
-import type { CacheRecord, CacheStore, LayerRef, StepResult } from './cache/types.js';
+import type { BlobCacheRecord, CacheRecord, CacheStore, LayerRef, StepResult } from './cache/types.js';
 import type { ContentStore } from './content/types.js';
 import { ContextSource } from './context/source.js';
 import { readDockerignore } from './context/dockerignore.js';
@@ -36,6 +36,7 @@ import type { Descriptor, Digest, HistoryEntry, ImageConfig, Platform } from './
 import { createSnapshotter } from './snapshot/index.js';
 import type { Snapshotter } from './snapshot/types.js';
 import { createOpHandlers, createRestore, type SecretValue, type WorkerDeps } from './solver/ops/index.js';
+import { resolveLayers, resolveRecords, writeBackLayers } from './solver/ops/layers.js';
 import { withResultDir } from './solver/ops/snapshots.js';
 import { Solver } from './solver/scheduler.js';
 import { VertexError } from './solver/errors.js';
@@ -280,30 +281,33 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       try {
         solved = await solver.solve(vertices, conv.graph.target);
       } catch (err) {
-        if (err instanceof VertexError) await attachDebugImage(err, vertices, solver, stores.images, created);
+        if (err instanceof VertexError) await attachDebugImage(err, deps, solver, created);
         throw err;
       }
       result = solved.result;
     }
-    for (const l of result.layers) await lease.add(l.descriptor.digest);
 
     // 4. the image (with --cache-to type=inline, the records of its own layers go into its config)
-    const fin = finalizeConfig(conv.config, result.layers, created, sdeTime);
+    const outputs = opts.outputs?.length ? opts.outputs : [{ type: 'image' as const, names: opts.tags ?? [] }];
+    const needImage = outputs.some((o) => o.type === 'image' || o.type === 'oci' || o.type === 'docker') || (opts.tags?.length ?? 0) > 0;
+    const exportDigest = digestOf({ internal: 'export', target: conv.graph.target });
+    const te = now();
+    if (needImage) emit({ type: 'vertex.started', digest: exportDigest, time: te, name: 'exporting to image' });
+    // the steps' layers are written now, the final stage's only (solver/ops/layers.ts)
+    const layers = await resolveLayers(deps, result.layers);
+    for (const l of layers) await lease.add(l.descriptor.digest);
+    if (needImage && layers.length) emit({ type: 'vertex.log', digest: exportDigest, time: now(), stream: 'stdout', data: Buffer.from(`exporting layers ${((now() - te) / 1000).toFixed(1)}s done\n`) });
+    const fin = finalizeConfig(conv.config, layers, created, sdeTime);
     if (opts.cacheTo?.type === 'inline' && solved) {
       // an inline cache travels with the pushed image: its records must name the gzip blobs
-      const records = selectRecordsForExport(await recordsOfSolve(cache, solved), result, 'min');
+      const records = await resolveRecords(deps, selectRecordsForExport(await recordsOfSolve(cache, solved), result, 'min'));
       const swap = await gzipSwap(stores.content, opts.root, [...fin.layers, ...records.flatMap((r) => r.result.layers)]);
       fin.layers = fin.layers.map(swap);
       fin.config = withInlineCache(fin.config, records.map((r) => ({ ...r, result: { ...r.result, layers: r.result.layers.map(swap) } })));
     }
-    const outputs = opts.outputs?.length ? opts.outputs : [{ type: 'image' as const, names: opts.tags ?? [] }];
     let manifest: Descriptor | undefined;
     let imageId: Digest | undefined;
-    const needImage = outputs.some((o) => o.type === 'image' || o.type === 'oci' || o.type === 'docker') || (opts.tags?.length ?? 0) > 0;
     if (needImage) {
-      const exportDigest = digestOf({ internal: 'export', target: conv.graph.target });
-      const te = now();
-      emit({ type: 'vertex.started', digest: exportDigest, time: te, name: 'exporting to image' });
       const names = [...new Set([...(opts.tags ?? []), ...outputs.flatMap((o) => ('names' in o ? o.names : []))])];
       manifest = await stores.images.createImage({ config: fin.config, layers: fin.layers, names });
       if (names.length === 0) await stores.images.addDangling(manifest);
@@ -318,7 +322,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       emit({ type: 'vertex.started', digest: od, time: to, name: `exporting to ${o.type} ${o.dest}` });
       // buildx: an oci/docker archive without name= carries the -t names (so docker load tags it)
       const named = (o.type === 'oci' || o.type === 'docker') && o.names.length === 0 ? { ...o, names: opts.tags ?? [] } : o;
-      await writeOutput(deps, stores.images, named, result, fin.layers, manifest, sde);
+      await writeOutput(deps, stores.images, named, { ...result, layers }, fin.layers, manifest, sde);
       emit({ type: 'vertex.completed', digest: od, time: now(), duration: now() - to });
     }
 
@@ -329,7 +333,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       const cd = digestOf({ internal: 'cache-export', where });
       const tc = now();
       emit({ type: 'vertex.started', digest: cd, time: tc, name: `exporting cache to ${where}` });
-      const selected = selectRecordsForExport(await recordsOfSolve(cache, solved), result, opts.cacheTo.mode);
+      const selected = await resolveRecords(deps, selectRecordsForExport(await recordsOfSolve(cache, solved), result, opts.cacheTo.mode));
       cacheExport =
         opts.cacheTo.type === 'local'
           ? await exportCacheLocal({ dest: opts.cacheTo.dest, records: selected, content: stores.content })
@@ -337,6 +341,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       emit({ type: 'vertex.log', digest: cd, time: now(), stream: 'stdout', data: Buffer.from(`${cacheExport.records} records, ${cacheExport.blobsWritten} new blobs (${cacheExport.bytesWritten} bytes), ${cacheExport.blobsSkipped} already there\n`) });
       emit({ type: 'vertex.completed', digest: cd, time: now(), duration: now() - tc });
     }
+    if (solved) await writeBackLayers(deps, local, [...solved.vertices.values()].map((o) => o.key));
     let executed = 0;
     let cachedCount = 0;
     for (const o of solved?.vertices.values() ?? []) {
@@ -362,14 +367,15 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
  * For a failed RUN: store the filesystem *before* the step as a dangling image with the step's
  * Env, USER and WORKDIR, and name the command that opens a shell in it.
  */
-async function attachDebugImage(err: VertexError, vertices: ReadonlyMap<string, Vertex>, solver: Solver<Vertex>, images: ImageStore, created: string): Promise<void> {
-  const v = vertices.get(err.vertex.digest);
+async function attachDebugImage(err: VertexError, deps: WorkerDeps, solver: Solver<Vertex>, created: string): Promise<void> {
+  const images = deps.images;
+  const v = deps.vertices.get(err.vertex.digest);
   if (!v || v.op.kind !== 'exec' || !(err.cause instanceof ExecFailedError)) return;
   const rootIdx = v.op.rootfs;
   const base = rootIdx === null ? { snapshot: null, layers: [] } : solver.vertexOutcomes.get(v.inputs[rootIdx]!)?.result;
   if (!base) return;
   try {
-    const layers = base.layers;
+    const layers = await resolveLayers(deps, base.layers);
     const config: ImageConfig = {
       created,
       architecture: os.arch() === 'x64' ? 'amd64' : os.arch() === 'arm64' ? 'arm64' : os.arch(),
@@ -444,7 +450,7 @@ async function gzipSwap(content: ContentStore, root: string, layers: readonly La
 }
 
 /** `records` naming gzip blobs (a registry cache is downloaded by the next CI run). */
-async function gzipRecords(content: ContentStore, root: string, records: readonly CacheRecord[]): Promise<CacheRecord[]> {
+async function gzipRecords(content: ContentStore, root: string, records: readonly BlobCacheRecord[]): Promise<BlobCacheRecord[]> {
   const swap = await gzipSwap(content, root, records.flatMap((r) => r.result.layers));
   return records.map((r) => ({ ...r, result: { ...r.result, layers: r.result.layers.map(swap) } }));
 }

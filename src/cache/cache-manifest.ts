@@ -3,11 +3,11 @@ import { InvalidArgumentError } from '../diagnostics/errors.js';
 import { isDigest } from '../image/digest.js';
 import { MediaType, type Descriptor, type Digest, type Manifest } from '../image/types.js';
 import { CACHE_ARTIFACT_TYPE, CACHE_CONFIG_MEDIA_TYPE } from './local-layout.js';
-import type { CacheKey, CacheRecord, LayerRef } from './types.js';
+import type { CacheKey, BlobCacheRecord, LayerRef } from './types.js';
 
 export interface CacheConfig {
   schemaVersion: 1;
-  records: CacheRecord[];
+  records: BlobCacheRecord[];
 }
 
 export interface BuiltCacheManifest {
@@ -22,9 +22,9 @@ const sha = (b: Buffer): Digest => `sha256:${createHash('sha256').update(b).dige
  * The cache as one OCI manifest (the same for a local layout and a registry): config = the records
  * (snapshot names dropped: they are local to a root), layers = every layer blob they use.
  */
-export function buildCacheManifest(input: readonly CacheRecord[]): BuiltCacheManifest {
+export function buildCacheManifest(input: readonly BlobCacheRecord[]): BuiltCacheManifest {
   const layers = new Map<string, Descriptor>();
-  const records: CacheRecord[] = [];
+  const records: BlobCacheRecord[] = [];
   for (const r of [...input].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) {
     for (const l of r.result.layers) layers.set(l.descriptor.digest, l.descriptor);
     records.push({ ...r, result: { ...r.result, snapshot: null } });
@@ -57,8 +57,8 @@ function validLayer(l: unknown): l is LayerRef {
   );
 }
 
-export function validRecord(r: unknown): r is CacheRecord {
-  const x = r as CacheRecord;
+export function validRecord(r: unknown): r is BlobCacheRecord {
+  const x = r as BlobCacheRecord;
   return (
     typeof x === 'object' && x !== null && typeof x.key === 'string' && KEY_RE.test(x.key) &&
     typeof x.result === 'object' && x.result !== null && Array.isArray(x.result.layers) && x.result.layers.every(validLayer) &&
@@ -77,7 +77,7 @@ export function checkCacheManifest(m: unknown, src: string): Descriptor {
 }
 
 /** The valid records of a cache config (invalid ones are skipped, never trusted). */
-export function recordsOf(config: unknown): CacheRecord[] {
+export function recordsOf(config: unknown): BlobCacheRecord[] {
   const recs = (config as CacheConfig | undefined)?.records;
   return Array.isArray(recs) ? recs.filter(validRecord).map((r) => ({ ...r, result: { ...r.result, snapshot: null } })) : [];
 }

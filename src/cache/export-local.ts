@@ -8,13 +8,13 @@ import { MediaType, type Descriptor, type Digest, type Index } from '../image/ty
 import { buildCacheManifest } from './cache-manifest.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { REF_NAME_ANNOTATION, blobPath } from './local-layout.js';
-import type { CacheRecord } from './types.js';
+import type { BlobCacheRecord } from './types.js';
 
 export type { CacheConfig } from './cache-manifest.js';
 
 export interface ExportCacheOptions {
   dest: string;
-  records: readonly CacheRecord[];
+  records: readonly BlobCacheRecord[];
   content: Pick<ContentStore, 'get' | 'path'>;
   /** index ref name; default "latest" */
   tag?: string;

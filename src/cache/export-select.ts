@@ -1,4 +1,4 @@
-import type { CacheRecord, StepResult } from './types.js';
+import { isPendingLayer, type CacheRecord, type StepLayer, type StepResult } from './types.js';
 
 export type CacheExportMode = 'min' | 'max';
 
@@ -10,9 +10,12 @@ export type CacheExportMode = 'min' | 'max';
  */
 export function selectRecordsForExport(records: readonly CacheRecord[], final: StepResult, mode: CacheExportMode): CacheRecord[] {
   if (mode === 'max') return [...records];
-  const finalLayers = new Set(final.layers.map((l) => l.descriptor.digest));
-  return records.filter((r) => r.result.layers.every((l) => finalLayers.has(l.descriptor.digest)));
+  const finalLayers = new Set(final.layers.map(layerId));
+  return records.filter((r) => r.result.layers.every((l) => finalLayers.has(layerId(l))));
 }
+
+/** A layer's identity within one root: its blob, or the snapshot a pending layer comes from. */
+const layerId = (l: StepLayer): string => (isPendingLayer(l) ? `pending:${l.pending}` : l.descriptor.digest);
 
 export type CacheToSpec =
   | { type: 'local'; dest: string; mode: CacheExportMode }

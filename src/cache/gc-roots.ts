@@ -2,7 +2,7 @@ import type { GcNode, RootProvider } from '../store/gc.js';
 import { isDigest } from '../image/digest.js';
 import type { Digest } from '../image/types.js';
 import { FileCacheStore } from './record-store.js';
-import type { CacheStore, GcRoots } from './types.js';
+import { isPendingLayer, type CacheStore, type GcRoots } from './types.js';
 
 /**
  * Everything cache records point at: committed snapshots and layer blobs. A GC keeps these
@@ -12,7 +12,7 @@ export async function cacheGcRoots(store: CacheStore): Promise<GcRoots> {
   const roots: GcRoots = { snapshots: new Set(), blobs: new Set() };
   for await (const rec of store.list()) {
     if (rec.result.snapshot) roots.snapshots.add(rec.result.snapshot);
-    for (const l of rec.result.layers) roots.blobs.add(l.descriptor.digest);
+    for (const l of rec.result.layers) if (!isPendingLayer(l)) roots.blobs.add(l.descriptor.digest);
   }
   return roots;
 }

@@ -7,7 +7,7 @@ import { isDigest } from '../image/digest.js';
 import type { Descriptor, Digest, Index } from '../image/types.js';
 import { checkCacheManifest, recordsOf } from './cache-manifest.js';
 import { MAX_CACHE_JSON_BYTES, REF_NAME_ANNOTATION, blobPath } from './local-layout.js';
-import type { CacheKey, CacheRecord } from './types.js';
+import type { CacheKey, BlobCacheRecord } from './types.js';
 
 function bad(src: string, what: string): KilnError {
   return new InvalidArgumentError(`--cache-from ${src}: ${what}`, { code: 'CACHE_IMPORT_INVALID' });
@@ -37,7 +37,7 @@ async function readJsonLimited<T>(file: string, src: string): Promise<T> {
 export class LocalCacheImport extends ReadOnlyCacheSource {
   private constructor(
     readonly src: string,
-    records: Map<CacheKey, CacheRecord>,
+    records: Map<CacheKey, BlobCacheRecord>,
   ) {
     super(src, records.values());
   }
@@ -53,7 +53,7 @@ export class LocalCacheImport extends ReadOnlyCacheSource {
     const manifest = await readJsonLimited<unknown>(blobPath(dir, desc.digest), src);
     const cfgDesc = checkCacheManifest(manifest, src);
     const config = await readJsonLimited<unknown>(blobPath(dir, cfgDesc.digest as Digest), src);
-    const records = new Map<CacheKey, CacheRecord>();
+    const records = new Map<CacheKey, BlobCacheRecord>();
     const present = new Map<string, boolean>();
     const have = async (d: Descriptor): Promise<boolean> => {
       let ok = present.get(d.digest);

@@ -8,19 +8,19 @@ import { KilnError } from '../diagnostics/errors.js';
 import type { Digest, ImageConfig } from '../image/types.js';
 import { recordsOf, type CacheConfig } from './cache-manifest.js';
 import { ReadOnlyCacheSource } from './read-only-source.js';
-import type { CacheRecord } from './types.js';
+import type { BlobCacheRecord } from './types.js';
 
 export const INLINE_CACHE_KEY = 'kiln.cache.v1';
 
 /** The image config with `records` embedded (snapshot names dropped: they only mean something in one root). */
-export function withInlineCache(config: ImageConfig, records: readonly CacheRecord[]): ImageConfig {
+export function withInlineCache(config: ImageConfig, records: readonly BlobCacheRecord[]): ImageConfig {
   const sorted = [...records].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   const embedded: CacheConfig = { schemaVersion: 1, records: sorted.map((r) => ({ ...r, result: { ...r.result, snapshot: null } })) };
   return { ...config, [INLINE_CACHE_KEY]: embedded } as ImageConfig;
 }
 
 /** The valid records embedded in an image config (none when it carries no inline cache). */
-export function inlineRecords(config: unknown): CacheRecord[] {
+export function inlineRecords(config: unknown): BlobCacheRecord[] {
   return recordsOf((config as Record<string, unknown> | undefined)?.[INLINE_CACHE_KEY]);
 }
 
@@ -28,7 +28,7 @@ export function inlineRecords(config: unknown): CacheRecord[] {
 export class ImageCacheImport extends ReadOnlyCacheSource {
   constructor(
     source: string,
-    records: readonly CacheRecord[],
+    records: readonly BlobCacheRecord[],
     private readonly readBlob: (digest: Digest, size: number) => Readable,
   ) {
     super(source, records);

@@ -1,17 +1,17 @@
 import { KilnError } from '../diagnostics/errors.js';
-import type { CacheKey, CacheRecord, CacheStore } from './types.js';
+import type { BlobCacheRecord, CacheKey, CacheStore } from './types.js';
 
 /**
  * What every `--cache-from` source shares: a fixed set of imported records, read-only.
  * Subclasses add how to read the layer blobs the records name.
  */
 export abstract class ReadOnlyCacheSource implements CacheStore {
-  protected readonly records: Map<CacheKey, CacheRecord>;
+  protected readonly records: Map<CacheKey, BlobCacheRecord>;
 
   protected constructor(
     /** The source as the user named it (a directory or a reference), for messages. */
     readonly source: string,
-    records: Iterable<CacheRecord>,
+    records: Iterable<BlobCacheRecord>,
   ) {
     this.records = new Map([...records].map((r) => [r.key, r]));
   }
@@ -19,7 +19,7 @@ export abstract class ReadOnlyCacheSource implements CacheStore {
   get size(): number {
     return this.records.size;
   }
-  async get(key: CacheKey): Promise<CacheRecord | undefined> {
+  async get(key: CacheKey): Promise<BlobCacheRecord | undefined> {
     const r = this.records.get(key);
     return r ? structuredClone(r) : undefined;
   }
@@ -29,7 +29,7 @@ export abstract class ReadOnlyCacheSource implements CacheStore {
   async delete(): Promise<void> {
     throw new KilnError('CACHE_READ_ONLY', `--cache-from ${this.source} is read-only`);
   }
-  async *list(): AsyncIterable<CacheRecord> {
+  async *list(): AsyncIterable<BlobCacheRecord> {
     yield* [...this.records.values()];
   }
 }

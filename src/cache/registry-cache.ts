@@ -11,7 +11,7 @@ import { isDigest } from '../image/digest.js';
 import { MediaType, type Descriptor, type Digest } from '../image/types.js';
 import { buildCacheManifest, checkCacheManifest, recordsOf } from './cache-manifest.js';
 import type { ExportCacheResult } from './export-local.js';
-import type { CacheKey, CacheRecord } from './types.js';
+import type { CacheKey, BlobCacheRecord } from './types.js';
 
 async function client(ref: string, root: string) {
   const { createRegistryClient, parseRegistryReference } = await import('../registry/index.js');
@@ -19,7 +19,7 @@ async function client(ref: string, root: string) {
   return { c: await createRegistryClient(r.registry, { root }), repo: r.repository, tag: r.digest ?? r.tag ?? 'latest' };
 }
 
-export async function exportCacheRegistry(opts: { ref: string; records: readonly CacheRecord[]; content: ContentStore; root: string }): Promise<ExportCacheResult> {
+export async function exportCacheRegistry(opts: { ref: string; records: readonly BlobCacheRecord[]; content: ContentStore; root: string }): Promise<ExportCacheResult> {
   const { pushBlobs } = await import('../registry/push.js');
   const { c, repo, tag } = await client(opts.ref, opts.root);
   const built = buildCacheManifest(opts.records);
@@ -51,7 +51,7 @@ export async function exportCacheRegistry(opts: { ref: string; records: readonly
 export class RegistryCacheImport extends ReadOnlyCacheSource {
   private constructor(
     ref: string,
-    records: Map<CacheKey, CacheRecord>,
+    records: Map<CacheKey, BlobCacheRecord>,
     private readonly fetch: (desc: Descriptor) => Readable,
     private readonly sizes: Map<string, number>,
   ) {

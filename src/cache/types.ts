@@ -18,16 +18,37 @@ export interface LayerRef {
 }
 
 /**
+ * A layer not written yet: the diff of committed snapshot `pending` against its parent. A build
+ * step's layer stays like this until something needs the blob (the exported image, a cache
+ * export, `COPY --link`), as BuildKit computes blobs only on export; see solver/ops/layers.ts.
+ * Valid while the snapshot exists (it is an ancestor of, or is, the result's snapshot).
+ */
+export interface PendingLayerRef {
+  pending: string;
+  created?: string;
+}
+
+/** A layer of a step result: a blob, or one still to be written from its snapshot. */
+export type StepLayer = LayerRef | PendingLayerRef;
+
+export function isPendingLayer(l: StepLayer): l is PendingLayerRef {
+  return (l as PendingLayerRef).pending !== undefined;
+}
+
+/**
  * What a step produced, in a form that can be stored and reused: the committed snapshot
  * (null for `scratch`/an empty filesystem) and the full chain of layers that make it up, base first.
  * A cache hit hands this back without running anything.
  */
 export interface StepResult {
   snapshot: string | null;
-  layers: LayerRef[];
+  layers: StepLayer[];
   /** Op-specific facts that travel with the result (plain JSON; never secrets). */
   meta?: Record<string, unknown>;
 }
+
+/** A result whose layers are all blobs: what an image or an exported cache is made of. */
+export type BlobStepResult = Omit<StepResult, 'layers'> & { layers: LayerRef[] };
 
 /** Where the cache record came from, for a vertex that is reported CACHED. */
 export type CacheSource = 'local' | 'import';
@@ -48,6 +69,9 @@ export interface CacheRecord {
   /** The named key components (see solver/types.ts CacheMap.components). */
   components?: Record<string, string>;
 }
+
+/** A record whose layers are all blobs (an exported or imported cache). */
+export type BlobCacheRecord = Omit<CacheRecord, 'result'> & { result: BlobStepResult };
 
 /** Key → record storage. Implementations must make `put` atomic and safe across processes. */
 export interface CacheStore {

@@ -302,6 +302,15 @@ export abstract class BaseSnapshotter implements Snapshotter {
     await this.removeDir(this.dirOf(rec));
   }
 
+  async setLabels(name: string, labels: Record<string, string>): Promise<void> {
+    await this.init();
+    await this.update((m) => {
+      const r = m.snapshots[name];
+      if (!r || r.preparing !== undefined) throw new NotFoundError(`snapshot ${JSON.stringify(name)} not found`, { code: 'SNAPSHOT_NOT_FOUND' });
+      r.labels = { ...r.labels, ...labels };
+    });
+  }
+
   async stat(keyOrName: string): Promise<SnapshotInfo> {
     const { rec } = await this.get(keyOrName);
     return toInfo(keyOrName, rec);

@@ -60,6 +60,8 @@ export interface Snapshotter {
   commit(name: string, key: string, labels?: Record<string, string>, options?: CommitOptions): Promise<void>;
   /** Remove a snapshot; fails (SNAPSHOT_HAS_CHILDREN) if others are built on it. */
   remove(keyOrName: string): Promise<void>;
+  /** Add or replace labels (containerd's Update, labels only); they live and go with the snapshot. */
+  setLabels(name: string, labels: Record<string, string>): Promise<void>;
   stat(keyOrName: string): Promise<SnapshotInfo>;
   usage(keyOrName: string): Promise<Usage>;
   list(): Promise<SnapshotInfo[]>;

@@ -4,6 +4,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { FileCacheStore } from '../cache/record-store.js';
+import { isPendingLayer } from '../cache/types.js';
 import { ContainerStore } from '../container/store.js';
 import { VolumeStore, dirSize } from '../container/volumes.js';
 import { isDigest } from '../image/digest.js';
@@ -80,7 +81,7 @@ export async function diskUsage(s: Stores): Promise<UsageRow[]> {
   const cacheBlobs = new Set<Digest>();
   for await (const rec of new FileCacheStore(s.root).list()) {
     records++;
-    for (const l of rec.result.layers) if (isDigest(l.descriptor.digest) && !imageBlobs.has(l.descriptor.digest)) cacheBlobs.add(l.descriptor.digest);
+    for (const l of rec.result.layers) if (!isPendingLayer(l) && isDigest(l.descriptor.digest) && !imageBlobs.has(l.descriptor.digest)) cacheBlobs.add(l.descriptor.digest);
   }
   const cacheSize = await sizeOf(s, cacheBlobs);
 

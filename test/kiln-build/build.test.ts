@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, readdirSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -241,7 +241,7 @@ CMD ["cat", "/srv/out.txt"]
     expect(layerTypes(path.join(root, 'content'), local).at(-1)).toBe('application/vnd.oci.image.layer.v1.tar plain');
   });
 
-  it('after a reboot the unsynced step snapshots are dropped and re-created from their layers: still all CACHED, same image', async () => {
+  it('after a reboot the unsynced step snapshots are dropped; the image steps, whose layers were written, are re-created from them: still all CACHED, same image', async () => {
     const iid1 = path.join(tmp, 'reboot1.iid');
     const first = await build('-t', 'e2e:reboot', '--iidfile', iid1);
     expect(first.code).toBe(0);
@@ -300,6 +300,34 @@ describe.skipIf(!!reason)('CI cache and reproducible images', () => {
     expect(readFileSync(path.join(tmp, 'iid-b'), 'utf8')).toBe(readFileSync(path.join(tmp, 'iid-a'), 'utf8'));
     const run = await kiln(b, 'run', '--rm', readFileSync(path.join(tmp, 'iid-b'), 'utf8').slice(7, 19), 'cat', '/one', '/two');
     expect(run.stdout).toBe('one\ntwo\n');
+  });
+
+  it("an intermediate stage's layers are written only when something needs them: the image, a cache export", async () => {
+    const root = path.join(tmp, 'lazy-root');
+    const ctx = path.join(tmp, 'lazy');
+    const cache = path.join(tmp, 'lazy-cache');
+    importBusybox(root);
+    // the builder's RUN layer holds a 333,333-byte file that never reaches the final image
+    write(ctx, { Dockerfile: 'FROM busybox AS builder\nRUN head -c 333333 /dev/urandom > /scratch.bin && echo done > /artifact\nFROM busybox\nCOPY --from=builder /artifact /artifact\n' });
+    const bigBlobs = (dir: string) =>
+      readdirSync(path.join(dir, 'blobs', 'sha256')).filter((f) => {
+        const size = statSync(path.join(dir, 'blobs', 'sha256', f)).size;
+        return size >= 333333 && size < 340000;
+      });
+    const first = await kiln(root, 'build', '--progress', 'plain', '-t', 'lazy:final', ctx);
+    expect(first.code, first.stderr).toBe(0);
+    expect(bigBlobs(path.join(root, 'content'))).toEqual([]);
+    // a cache export needs every record's layer: written now, from the step's snapshot, nothing runs
+    const exported = await kiln(root, 'build', '--progress', 'rawjson', '--cache-to', `type=local,dest=${cache},mode=max`, ctx);
+    expect(exported.code, exported.stderr).toBe(0);
+    expect(ran(events(exported.stderr))).toEqual([]);
+    expect(bigBlobs(cache)).toHaveLength(1);
+    expect(bigBlobs(path.join(root, 'content'))).toEqual(bigBlobs(cache));
+    // so does an image of the builder stage
+    const builder = await kiln(root, 'build', '--progress', 'rawjson', '--target', 'builder', '-t', 'lazy:builder', ctx);
+    expect(builder.code, builder.stderr).toBe(0);
+    expect(ran(events(builder.stderr))).toEqual([]);
+    expect((await kiln(root, 'run', '--rm', 'lazy:builder', 'wc', '-c', '/scratch.bin')).stdout).toMatch(/^\s*333333 /);
   });
 
   it('--cache-to/--cache-from type=registry through a local registry', async () => {

@@ -1,5 +1,5 @@
 import type { Vertex } from '../../graph/types.js';
-import type { CacheRecord, StepResult } from '../../cache/types.js';
+import { isPendingLayer, type CacheRecord, type LayerRef, type StepResult } from '../../cache/types.js';
 import type { OpHandler } from '../types.js';
 import type { WorkerDeps } from './deps.js';
 import { ExecHandler } from './exec.js';
@@ -24,9 +24,10 @@ export function createOpHandlers(deps: WorkerDeps): { handlers: Record<string, O
 }
 
 /**
- * The solver's `restore`: a cached local result is usable while its snapshot and layer blobs are
- * still there; an imported one (no snapshot) is rebuilt by applying its layers, read from the
- * import source into the content store (verified) first.
+ * The solver's `restore`: a cached local result is usable while its snapshot is there (and its
+ * written layers' blobs); a result without its snapshot (imported, or dropped after a reboot) is
+ * rebuilt by applying its layers, read from the import source into the content store (verified)
+ * first, and is unusable when a layer of it was never written (pending: only the snapshot had it).
  */
 export function createRestore(
   deps: WorkerDeps,
@@ -35,7 +36,9 @@ export function createRestore(
   return async (record) => {
     const r = record.result;
     if (r.meta?.local !== undefined) return r;
-    for (const l of r.layers) {
+    if (r.layers.some(isPendingLayer)) return r.snapshot && (await snapshotExists(deps, r.snapshot)) ? r : undefined;
+    const layers = r.layers as LayerRef[];
+    for (const l of layers) {
       if (await deps.content.has(l.descriptor.digest)) continue;
       const stream = importBlob?.(l.descriptor.digest);
       if (!stream) return undefined;
@@ -45,7 +48,7 @@ export function createRestore(
     if (r.layers.length === 0) return { ...r, snapshot: null };
     // re-create the snapshot chain from the layers (chain-ID names, shared with images)
     const { unpackLayers } = await import('./unpack-layers.js');
-    const snapshot = await unpackLayers(deps, r.layers);
+    const snapshot = await unpackLayers(deps, layers);
     return { ...r, snapshot };
   };
 }

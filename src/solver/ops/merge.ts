@@ -5,6 +5,7 @@ import type { StepResult } from '../../cache/types.js';
 import { digestOf } from '../cache-key.js';
 import type { CacheMap, OpContext, OpHandler } from '../types.js';
 import type { WorkerDeps } from './deps.js';
+import { resolveLayers } from './layers.js';
 import { EMPTY_RESULT, stepSnapshotName, withActive } from './snapshots.js';
 import { isAlreadyExists } from '../../diagnostics/errors.js';
 
@@ -26,7 +27,8 @@ export class MergeHandler implements OpHandler<Vertex> {
     const idx = (ctx.vertex as MergeVertex).op.layers;
     if (idx.length === 0) return EMPTY_RESULT;
     const base = inputs[idx[0]!]!;
-    const extra = idx.slice(1).flatMap((i) => inputs[i]!.layers);
+    // the linked copies' layers are applied as blobs (written now if still pending)
+    const extra = await resolveLayers(this.deps, idx.slice(1).flatMap((i) => inputs[i]!.layers));
     if (extra.length === 0) return base;
     const name = stepSnapshotName(ctx.key);
     return withActive(this.deps, 'merge', base, async (key, mounts) => {

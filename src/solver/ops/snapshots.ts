@@ -7,7 +7,7 @@ import { snapshotChanges, writeLayer } from '../../diff/compare.js';
 import type { LayerEntry } from '../../diff/changes.js';
 import { oneShotMounts, withSnapshotDir } from '../../snapshot/mount.js';
 import type { Mount } from '../../snapshot/types.js';
-import type { StepResult } from '../../cache/types.js';
+import type { StepLayer, StepResult } from '../../cache/types.js';
 import { STEP_SNAPSHOT_PREFIX, type WorkerDeps } from './deps.js';
 
 export const EMPTY_RESULT: StepResult = { snapshot: null, layers: [] };
@@ -30,31 +30,39 @@ async function* counted(src: AsyncIterable<LayerEntry>, n: { count: number }): A
 }
 
 /**
- * Turn the active snapshot `key` (built on `parent`) into a step result: diff it into a layer
- * in the content store and commit it as `name`. No changes → no new snapshot and an `empty`
- * layer (dropped on export, as BuildKit drops empty layers). The active snapshot is
- * gone afterwards in every case; on failure nothing is committed.
+ * Turn the active snapshot `key` (built on `parent`) into a step result committed as `name`.
+ * On overlayfs the layer is left pending (solver/ops/layers.ts): the snapshot is committed as it
+ * is, and its tar is written only if an export needs it. An empty upper dir, or the native
+ * snapshotter (which finds changes only by comparing whole trees), diffs now. No changes → no new
+ * snapshot and an `empty` layer (an empty tar, kept as docker 20.10's BuildKit keeps them).
+ * The active snapshot is gone afterwards in every case; on failure nothing is committed.
  */
 export async function commitStep(deps: WorkerDeps, key: string, name: string, parent: StepResult): Promise<StepResult> {
   const sn = deps.snapshotter;
   const sde = deps.diff.sourceDateEpoch;
   const created = new Date(sde !== undefined ? sde * 1000 : Date.now()).toISOString();
   try {
-    const n = { count: 0 };
-    const layer = await writeLayer(deps.content, counted(await snapshotChanges(sn, key, deps.diff), n), deps.diff);
-    if (n.count === 0) {
-      await sn.remove(key);
-      return { snapshot: parent.snapshot, layers: [...parent.layers, { descriptor: layer.descriptor, diffID: layer.diffID, empty: true, created }] };
+    const upper = await sn.upperDir(key);
+    let layer: StepLayer | undefined;
+    if (upper === null || (await fs.readdir(upper)).length === 0) {
+      const n = { count: 0 };
+      const w = await writeLayer(deps.content, counted(await snapshotChanges(sn, key, deps.diff), n), deps.diff);
+      if (n.count === 0) {
+        await sn.remove(key);
+        return { snapshot: parent.snapshot, layers: [...parent.layers, { descriptor: w.descriptor, diffID: w.diffID, empty: true, created }] };
+      }
+      layer = { descriptor: w.descriptor, diffID: w.diffID, created };
     }
     try {
-      // the layer blob is durable (the content store synced it), so the tree need not be: after a
-      // reboot the snapshot is dropped and the cache re-creates it from the blob (createRestore)
-      await sn.commit(name, key, { 'kiln.layer.diffid': layer.diffID, 'kiln.layer.digest': layer.descriptor.digest }, { sync: false });
+      // not synced: after a reboot the snapshot is dropped (and what is built on it); a cached
+      // step whose layer was written is re-created from the blob (createRestore), one whose
+      // layer is still pending runs again
+      await sn.commit(name, key, {}, { sync: false });
     } catch (err) {
       if (!isAlreadyExists(err)) throw err;
       await sn.remove(key).catch(() => undefined); // another build committed the same step first
     }
-    return { snapshot: name, layers: [...parent.layers, { descriptor: layer.descriptor, diffID: layer.diffID, created }] };
+    return { snapshot: name, layers: [...parent.layers, layer ?? { pending: name, created }] };
   } catch (err) {
     await sn.remove(key).catch(() => undefined);
     throw err;
