@@ -104,7 +104,7 @@ describe('hashContextPaths', () => {
     expect(first.stats.filesRead).toBeGreaterThan(0);
     const cacheFile = cacheFileFor(root, ctx);
     expect(existsSync(cacheFile)).toBe(true);
-    expect(JSON.parse(await readFile(cacheFile, 'utf8')).v).toBe(1);
+    expect(JSON.parse(await readFile(cacheFile, 'utf8')).v).toBe(2);
 
     const second = await hashContextPaths(ctx, [sel(['.'])], { ignore: [], root });
     expect(second.stats.filesRead).toBe(0);
@@ -118,6 +118,19 @@ describe('hashContextPaths', () => {
     const third = await hashContextPaths(ctx, [sel(['.'])], { ignore: [], root });
     expect(third.stats.filesRead).toBe(1);
     expect(third.digest).not.toBe(first.digest);
+  });
+
+  it('reads a cache in the earlier (v1) format, and writes it in the current one', async () => {
+    const first = await hashContextPaths(ctx, [sel(['.'])], { ignore: [], root });
+    const cacheFile = cacheFileFor(root, ctx);
+    const v2 = JSON.parse(await readFile(cacheFile, 'utf8')) as { ctx: string; e: string[] };
+    const entries: Record<string, [string, string]> = {};
+    for (let i = 0; i < v2.e.length; i += 3) entries[v2.e[i]!] = [v2.e[i + 1]!, v2.e[i + 2]!];
+    await writeFile(cacheFile, JSON.stringify({ v: 1, ctx: v2.ctx, entries }));
+    const again = await hashContextPaths(ctx, [sel(['.'])], { ignore: [], root });
+    expect(again.stats.filesRead).toBe(0);
+    expect(again.digest).toBe(first.digest);
+    expect(JSON.parse(await readFile(cacheFile, 'utf8')).v).toBe(2);
   });
 
   it('re-reads a file rewritten with the same size', async () => {
