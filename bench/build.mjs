@@ -2,7 +2,7 @@
 // when a docker daemon answers) and buildah (when installed). Prints every run with the load
 // average beside it, then medians of wall time and CPU, and the ratios kiln/peer.
 //
-//   npm run build && node bench/build.mjs [--runs 3] [--quick] [--only S1,S3] [--peers kiln,buildkit]
+//   npm run build && node bench/build.mjs [--runs 3] [--quick] [--only S1,S3] [--peers kiln,buildkit] [--settle 5]
 //        [--kiln path/to/bin/kiln.js] [--dockerd-pid PID] [--json out.json] [--keep-node-env]
 //
 // Needs root and busybox-static. All peers start from the same busybox rootfs tarball
@@ -12,7 +12,11 @@
 //           buildah: every image and container removed, busybox re-imported (reset is not timed)
 //   no-op = an immediate rebuild after an untimed warm-up build
 // Runs are interleaved (run 1 of every peer, then run 2 ...; the order rotates) so a change of
-// load on a shared machine hits every peer alike. --quick shrinks S5/S6 for a smoke run.
+// load on a shared machine hits every peer alike. After a cold reset the bench syncs and waits
+// --settle seconds (default 5): ext4 without a journal (this VM's root) scans recently deleted
+// inodes when it allocates new ones (find_inode_bit -> recently_deleted: 5 s after a delete once
+// the inode table is written back), so a build creating thousands of files right after the reset
+// deleted thousands paid for the reset (S5 BuildKit 6.8-14 s, kiln 4.6 s alone vs 9.6 s timed). --quick shrinks S5/S6 for a smoke run.
 // The docker CLI is /usr/bin/docker (Debian's, with the BuildKit client built in; set
 // DOCKER_HOST for a daemon on another socket). CPU for BuildKit counts dockerd's CPU when its
 // pid is known (--dockerd-pid, or /var/run/docker.pid).
@@ -30,6 +34,7 @@ const opt = (name, def) => {
   return i > 0 ? process.argv[i + 1] : def;
 };
 const QUICK = process.argv.includes('--quick');
+const SETTLE_S = Number(opt('--settle', 5));
 const RUNS = Number(opt('--runs', 3));
 const ALL = ['S1', 'S1j4', 'S2', 'S3', 'S4', 'S5', 'S6', 'S6n'];
 const ONLY = opt('--only', ALL.join(',')).split(',');
@@ -37,6 +42,7 @@ const PEERS = opt('--peers', 'kiln,buildkit,buildah').split(',');
 const kilnBin = path.resolve(opt('--kiln', path.join(repo, 'bin/kiln.js')));
 const jsonOut = opt('--json');
 if (!Number.isInteger(RUNS) || RUNS < 1) throw new Error('--runs: a positive whole number');
+if (!(SETTLE_S >= 0)) throw new Error('--settle: seconds, 0 or more');
 for (const id of ONLY) if (!ALL.includes(id)) throw new Error(`--only: unknown scenario ${id} (${ALL.join(', ')})`);
 if (process.getuid() !== 0) {
   console.error('bench/build.mjs needs root (builds run containers and mount snapshots)');
@@ -85,7 +91,7 @@ if (process.env.NODE_EXTRA_CA_CERTS) {
       ('NODE_EXTRA_CA_CERTS' in KILN_ENV ? 'kiln runs without it (no scenario uses TLS); --keep-node-env keeps it.' : 'kept for kiln (--keep-node-env).'),
   );
 }
-console.log(`runs: ${RUNS}${QUICK ? ', --quick (S5/S6 scaled down)' : ''}; cores: ${os.availableParallelism()}; memory: ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; load average: ${fmtLoad()}`);
+console.log(`runs: ${RUNS}${QUICK ? ', --quick (S5/S6 scaled down)' : ''}; settle after a cold reset: ${SETTLE_S} s; cores: ${os.availableParallelism()}; memory: ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; load average: ${fmtLoad()}`);
 
 const baseTar = path.join(work, 'busybox.tar');
 execFileSync('bash', [path.join(repo, 'scripts/busybox-rootfs.sh'), baseTar], { stdio: ['ignore', 'ignore', 'inherit'] });
@@ -176,6 +182,13 @@ const scenarios = [
 ].filter((sc) => ONLY.includes(sc.id));
 
 // ---- measuring -----------------------------------------------------------------------------------
+/** Let the reset's deletions reach the disk and age out of ext4's "recently deleted" window. */
+function settle() {
+  if (SETTLE_S === 0) return;
+  execFileSync('sync');
+  execFileSync('sleep', [String(SETTLE_S)]);
+}
+
 const results = [];
 for (const sc of scenarios) {
   console.log(`\n## ${sc.id}: ${sc.what}`);
@@ -188,8 +201,10 @@ for (const sc of scenarios) {
       if (r.error) continue;
       const opts = { tag: sc.tag, jobs: sc.jobs };
       try {
-        if (sc.mode === 'cold') p.reset();
-        else if (run === 0) p.build(sc.dir, opts); // warm-up: the state a no-op rebuild starts from
+        if (sc.mode === 'cold') {
+          p.reset();
+          settle();
+        } else if (run === 0) p.build(sc.dir, opts); // warm-up: the state a no-op rebuild starts from
         sc.before?.();
         const l0 = load();
         const { ms, cpuMs } = p.build(sc.dir, opts);

@@ -40,16 +40,16 @@ function parseLabel(v: string | undefined): WrittenLayer | undefined {
   }
 }
 
-const inFlight = new WeakMap<object, Map<string, Promise<LayerRef>>>();
-/** Layers written for a build (by snapshot), for writeBackLayers. */
-const written = new WeakMap<object, Map<string, LayerRef>>();
+/** Per build (its WorkerDeps): layers being written, and those written (by snapshot, for writeBackLayers). */
+const inFlight = new WeakMap<WorkerDeps, Map<string, Promise<LayerRef>>>();
+const written = new WeakMap<WorkerDeps, Map<string, LayerRef>>();
 
 /** A pending layer's blob, written now (once per snapshot and options, however many ask at once). */
 export function resolveLayer(deps: WorkerDeps, l: StepLayer): Promise<LayerRef> {
   if (!isPendingLayer(l)) return Promise.resolve(l);
-  let m = inFlight.get(deps.snapshotter);
-  if (!m) inFlight.set(deps.snapshotter, (m = new Map()));
-  const id = `${l.pending}\0${labelOf(deps)}`;
+  let m = inFlight.get(deps);
+  if (!m) inFlight.set(deps, (m = new Map()));
+  const id = l.pending;
   let p = m.get(id);
   if (!p) {
     p = writePending(deps, l.pending).then((w) => {
