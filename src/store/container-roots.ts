@@ -7,13 +7,17 @@ import { isDigest } from '../image/digest.js';
 import type { Digest } from '../image/types.js';
 import type { GcNode, RootProvider } from './gc.js';
 
-/** Manifest digests of images used by containers -> container names. */
+/**
+ * Images used by containers -> container names, by image ID (the config digest a container records)
+ * and by the manifest or index digest it was created from (what an image record points at).
+ */
 export async function imageUsers(root: string): Promise<Map<string, string[]>> {
   const users = new Map<string, string[]>();
   for (const c of await new ContainerStore(root).list().catch(() => [])) {
-    const d = c.record.imageDigest;
-    if (!isDigest(d)) continue;
-    users.set(d, [...(users.get(d) ?? []), c.record.name]);
+    for (const d of new Set([c.record.imageDigest, c.record.imageTarget?.digest])) {
+      if (typeof d !== 'string' || !isDigest(d)) continue;
+      users.set(d, [...(users.get(d) ?? []), c.record.name]);
+    }
   }
   return users;
 }

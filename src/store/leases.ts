@@ -56,6 +56,23 @@ function alive(pid: number): boolean {
   }
 }
 
+/** How many leases are held by processes still running (a build, a pull). */
+export async function liveLeases(root: string): Promise<number> {
+  let names: string[];
+  try {
+    names = await fs.readdir(leasesDir(root));
+  } catch {
+    return 0;
+  }
+  let n = 0;
+  for (const name of names) {
+    if (!name.endsWith('.json') || name.startsWith('.')) continue;
+    const l = await readJsonFile<LeaseFile>(path.join(leasesDir(root), name)).catch(() => undefined);
+    if (l && alive(l.pid) && l.expires >= Date.now()) n++;
+  }
+  return n;
+}
+
 export const leaseRootProvider: RootProvider = {
   name: 'leases',
   async roots(root) {

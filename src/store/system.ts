@@ -12,6 +12,8 @@ import { parseImageConfig, parseManifestOrIndex } from '../image/manifest.js';
 import type { Descriptor, Digest } from '../image/types.js';
 import { contentChildren, collectGarbage, defaultRootProviders, mark, type GcNode } from './gc.js';
 import { imageUsers } from './container-roots.js';
+import { pruneSnapshots } from './snapshot-gc.js';
+import { createSnapshotter } from '../snapshot/index.js';
 import type { Stores } from './index.js';
 
 export interface UsageRow {
@@ -76,14 +78,20 @@ export async function diskUsage(s: Stores): Promise<UsageRow[]> {
     if (!used.has(v.Name)) vReclaim += size;
   }
 
-  // Build cache: records, and the blobs only they keep
+  // Build cache: records, the blobs only they keep, and the build steps' snapshots (where a step's
+  // files live until its layer is written: src/solver/ops/layers.ts); unpacked image layers are not
+  // counted (docker counts those under Images)
   let records = 0;
   const cacheBlobs = new Set<Digest>();
   for await (const rec of new FileCacheStore(s.root).list()) {
     records++;
     for (const l of rec.result.layers) if (!isPendingLayer(l) && isDigest(l.descriptor.digest) && !imageBlobs.has(l.descriptor.digest)) cacheBlobs.add(l.descriptor.digest);
   }
-  const cacheSize = await sizeOf(s, cacheBlobs);
+  let cacheSize = await sizeOf(s, cacheBlobs);
+  const sn = await createSnapshotter(s.root);
+  for (const info of await sn.list()) {
+    if (info.kind === 'committed' && !info.name.startsWith('layer-')) cacheSize += await sn.usage(info.name).then((u) => u.size, () => 0);
+  }
 
   return [
     { type: 'Images', total: targets.size, active, size: imagesSize, reclaimable: imagesReclaimable },
@@ -98,6 +106,10 @@ export interface PruneResult {
   deletedImages: Digest[];
   deletedCacheRecords: number;
   removedBlobs: number;
+  /** Committed snapshots (build steps, unpacked layers) nothing used any more (src/store/snapshot-gc.ts). */
+  removedSnapshots: number;
+  /** Why no snapshot was looked at (a build running), if so. */
+  snapshotsSkipped?: string;
   reclaimedBytes: number;
 }
 
@@ -107,7 +119,7 @@ export interface PruneResult {
  */
 export async function prune(s: Stores, options: { all?: boolean; keepBuildCache?: boolean } = {}): Promise<PruneResult> {
   const users = await imageUsers(s.root);
-  const result: PruneResult = { untagged: [], deletedImages: [], deletedCacheRecords: 0, removedBlobs: 0, reclaimedBytes: 0 };
+  const result: PruneResult = { untagged: [], deletedImages: [], deletedCacheRecords: 0, removedBlobs: 0, removedSnapshots: 0, reclaimedBytes: 0 };
   const records = await s.images.list();
   const remove: string[] = [];
   const deletedTargets = new Set<string>();
@@ -135,9 +147,12 @@ export async function prune(s: Stores, options: { all?: boolean; keepBuildCache?
     for (const k of keys) await cache.delete(k);
     result.deletedCacheRecords = keys.length;
   }
+  const snaps = await pruneSnapshots(s.root, await createSnapshotter(s.root), s.images);
+  result.removedSnapshots = snaps.removed.length;
+  if (snaps.skipped) result.snapshotsSkipped = snaps.skipped;
   const gc = await collectGarbage({ root: s.root, content: s.content });
   result.removedBlobs = gc.removed.length;
-  result.reclaimedBytes = gc.reclaimedBytes;
+  result.reclaimedBytes = gc.reclaimedBytes + snaps.reclaimedBytes;
   await forgetCompressedLayers(s);
   return result;
 }

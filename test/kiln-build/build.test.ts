@@ -330,6 +330,48 @@ describe.skipIf(!!reason)('CI cache and reproducible images', () => {
     expect((await kiln(root, 'run', '--rm', 'lazy:builder', 'wc', '-c', '/scratch.bin')).stdout).toMatch(/^\s*333333 /);
   });
 
+  it('kiln system prune -a removes the build steps\' snapshots; a container keeps its image, a running build keeps everything', async () => {
+    const root = path.join(tmp, 'prune-root');
+    const ctx = path.join(tmp, 'prune');
+    importBusybox(root);
+    write(ctx, { Dockerfile: 'FROM busybox AS b\nRUN head -c 300000 /dev/urandom > /scratch\nFROM busybox\nCOPY --from=b /scratch /x\nRUN true\n' });
+    expect((await kiln(root, 'build', '-t', 'prune:one', ctx)).code).toBe(0);
+    expect((await kiln(root, 'create', '--name', 'keeper', 'prune:one', 'wc', '-c', '/x')).code).toBe(0);
+    // docker's rule: an image a container was created from is not removed under it
+    const rmi = await kiln(root, 'rmi', 'prune:one');
+    expect(rmi.code).not.toBe(0);
+    expect(rmi.stderr).toContain('container keeper is using its referenced image');
+    const metaFile = path.join(root, 'snapshots', 'overlayfs', 'metadata.json');
+    const snapshots = () => Object.keys(JSON.parse(readFileSync(metaFile, 'utf8')).snapshots as Record<string, unknown>);
+    // age every snapshot past the minute a just-committed step is given
+    const age = () => {
+      const m = JSON.parse(readFileSync(metaFile, 'utf8'));
+      for (const r of Object.values(m.snapshots as Record<string, { created: string }>)) r.created = new Date(Date.now() - 3_600_000).toISOString();
+      writeFileSync(metaFile, JSON.stringify(m));
+    };
+    age();
+    const steps = snapshots().filter((n) => n.startsWith('build-'));
+    expect(steps.length).toBeGreaterThanOrEqual(3);
+    // a build in progress (its lease) keeps every snapshot
+    const leases = path.join(root, 'meta', 'leases');
+    mkdirSync(leases, { recursive: true });
+    writeFileSync(path.join(leases, 'running-build.json'), JSON.stringify({ pid: process.pid, expires: Date.now() + 60_000, digests: [] }));
+    const held = await kiln(root, 'system', 'prune', '-a', '-f');
+    expect(held.code, held.stderr).toBe(0);
+    expect(held.stdout).toContain('Snapshots kept: 1 build or pull running');
+    expect(snapshots().filter((n) => n.startsWith('build-'))).toEqual(steps);
+    rmSync(path.join(leases, 'running-build.json'));
+    const pruned = await kiln(root, 'system', 'prune', '-a', '-f');
+    expect(pruned.code, pruned.stderr).toBe(0);
+    expect(pruned.stdout).toMatch(/Deleted snapshots: [1-9]/);
+    // the build cache's trees are gone (the image is kept for its container, unpacked as layers)
+    expect(snapshots().filter((n) => n.startsWith('build-'))).toEqual([]);
+    expect((await kiln(root, 'start', 'keeper')).code).toBe(0);
+    expect((await kiln(root, 'wait', 'keeper')).stdout.trim()).toBe('0');
+    expect((await kiln(root, 'logs', 'keeper')).stdout).toMatch(/^\s*300000 \/x/);
+    expect((await kiln(root, 'run', '--rm', 'prune:one', 'wc', '-c', '/x')).stdout).toMatch(/^\s*300000 \/x/);
+  });
+
   it('--cache-to/--cache-from type=registry through a local registry', async () => {
     const { registryUnavailable, startRegistry } = await import('../helpers/registry.js');
     const why = registryUnavailable();

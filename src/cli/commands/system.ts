@@ -69,6 +69,8 @@ export async function pruneAction(ctx: CliContext, opts: { all?: boolean; force?
   }
   if (res.deletedCacheRecords) ctx.stdout.write(`Deleted build cache records: ${res.deletedCacheRecords}\n\n`);
   if (res.removedBlobs) ctx.stdout.write(`Deleted content blobs: ${res.removedBlobs}\n\n`);
+  if (res.removedSnapshots) ctx.stdout.write(`Deleted snapshots: ${res.removedSnapshots}\n\n`);
+  if (res.snapshotsSkipped) ctx.stdout.write(`Snapshots kept: ${res.snapshotsSkipped}\n\n`);
   ctx.stdout.write(`Total reclaimed space: ${humanSize(res.reclaimedBytes)}\n`);
 }
 
