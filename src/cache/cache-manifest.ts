@@ -53,7 +53,9 @@ function validLayer(l: unknown): l is LayerRef {
   return (
     typeof x === 'object' && x !== null && typeof x.descriptor === 'object' && x.descriptor !== null &&
     isDigest(x.descriptor.digest) && Number.isSafeInteger(x.descriptor.size) && x.descriptor.size >= 0 &&
-    typeof x.descriptor.mediaType === 'string' && isDigest(x.diffID)
+    typeof x.descriptor.mediaType === 'string' && isDigest(x.diffID) &&
+    // a pending layer names a local snapshot: never taken from an imported cache
+    (x as { pending?: unknown }).pending === undefined
   );
 }
 

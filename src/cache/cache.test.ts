@@ -7,6 +7,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LocalContentStore } from '../content/local.js';
 import type { Descriptor, Digest } from '../image/types.js';
+import { recordsOf } from './cache-manifest.js';
 import { exportCacheLocal } from './export-local.js';
 import { parseCacheFrom, parseCacheTo, selectRecordsForExport } from './export-select.js';
 import { HistoryStore } from './history-store.js';
@@ -178,6 +179,13 @@ describe('local cache export/import', () => {
     await expect(LocalCacheImport.open(dest)).rejects.toMatchObject({ code: 'CACHE_IMPORT_INVALID' });
     await fs.writeFile(path.join(dest, 'index.json'), 'not json');
     await expect(LocalCacheImport.open(dest)).rejects.toMatchObject({ code: 'CACHE_IMPORT_INVALID' });
+  });
+
+  it('never takes a pending layer from an imported cache (it would name a snapshot of this root)', () => {
+    const blob: LayerRef = { descriptor: { mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: key(5) as Digest, size: 3 }, diffID: key(5) as Digest };
+    const sneaky = { ...blob, pending: 'build-0000' } as LayerRef;
+    const config = { schemaVersion: 1, records: [record(key(1), [blob]), record(key(2), [blob, sneaky]), { ...record(key(3), []), result: { snapshot: null, layers: [{ pending: 'build-0000' }] } }] };
+    expect(recordsOf(config).map((r) => r.key)).toEqual([key(1)]);
   });
 
   it('parses --cache-to and --cache-from like buildx', () => {
