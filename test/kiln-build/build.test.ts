@@ -259,6 +259,23 @@ CMD ["cat", "/srv/out.txt"]
     expect((await kiln(root, 'run', '--rm', 'e2e:reboot')).stdout).toBe(readFileSync(path.join(ctx, 'app/main.txt'), 'utf8'));
   });
 
+  it('--no-cache runs every step again and the image holds what this run made; the next build caches it', async () => {
+    const dir = path.join(tmp, 'nocache');
+    write(dir, { Dockerfile: 'FROM busybox\nRUN head -c 8 /dev/urandom | od -x > /r\nRUN true\n' });
+    const made = async (...flags: string[]) => {
+      const b = await kiln(root, 'build', '--progress', 'rawjson', '-t', 'e2e:nocache', ...flags, dir);
+      expect(b.code, b.stderr).toBe(0);
+      return { ran: ran(events(b.stderr)).length, r: (await kiln(root, 'run', '--rm', 'e2e:nocache', 'cat', '/r')).stdout };
+    };
+    const first = await made();
+    const again = await made('--no-cache');
+    expect(again.ran).toBe(2);
+    expect(again.r).not.toBe(first.r);
+    const cached = await made();
+    expect(cached.ran).toBe(0);
+    expect(cached.r).toBe(again.r);
+  });
+
   it('COPY cannot follow a context symlink out of the context', async () => {
     const dir = path.join(tmp, 'escape');
     write(dir, { Dockerfile: 'FROM busybox\nCOPY link /x\n' });

@@ -53,16 +53,21 @@ export async function commitStep(deps: WorkerDeps, key: string, name: string, pa
       }
       layer = { descriptor: w.descriptor, diffID: w.diffID, created };
     }
+    // not synced: after a reboot the snapshot is dropped (and what is built on it); a cached step
+    // whose layer was written is re-created from the blob (createRestore), one whose layer is
+    // still pending runs again
+    let committed = name;
     try {
-      // not synced: after a reboot the snapshot is dropped (and what is built on it); a cached
-      // step whose layer was written is re-created from the blob (createRestore), one whose
-      // layer is still pending runs again
       await sn.commit(name, key, {}, { sync: false });
     } catch (err) {
       if (!isAlreadyExists(err)) throw err;
-      await sn.remove(key).catch(() => undefined); // another build committed the same step first
+      // the step ran again (--no-cache, or another build ran it at the same time): this run's
+      // tree is the result (`RUN date` must not give the old date), under a name of its own; the
+      // record now names it, and `kiln system prune` collects the other once nothing uses it
+      committed = `${name}-${randomBytes(6).toString('hex')}`;
+      await sn.commit(committed, key, {}, { sync: false });
     }
-    return { snapshot: name, layers: [...parent.layers, layer ?? { pending: name, created }] };
+    return { snapshot: committed, layers: [...parent.layers, layer ?? { pending: committed, created }] };
   } catch (err) {
     await sn.remove(key).catch(() => undefined);
     throw err;
