@@ -4,7 +4,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { FileCacheStore } from '../cache/record-store.js';
-import { isPendingLayer } from '../cache/types.js';
+import { isPendingLayer, type StepResult } from '../cache/types.js';
+import type { Snapshotter } from '../snapshot/types.js';
 import { ContainerStore } from '../container/store.js';
 import { VolumeStore, dirSize } from '../container/volumes.js';
 import { isDigest } from '../image/digest.js';
@@ -155,6 +156,53 @@ export async function prune(s: Stores, options: { all?: boolean; keepBuildCache?
   result.reclaimedBytes = gc.reclaimedBytes + snaps.reclaimedBytes;
   await forgetCompressedLayers(s);
   return result;
+}
+
+export interface BuildCachePruneResult {
+  deletedCacheRecords: number;
+  removedSnapshots: number;
+  snapshotsSkipped?: string;
+  removedBlobs: number;
+  reclaimedBytes: number;
+}
+
+/**
+ * `docker builder prune`: build cache records - every one with `all`, those written more than
+ * `olderThanMs` ago with it, otherwise those that can no longer be used (their snapshot is gone
+ * and a layer of theirs was never written, or a written layer's blob is gone) - then the
+ * snapshots and blobs that only they kept. Records do not track their last use: age is from when
+ * the step ran.
+ */
+export async function pruneBuildCache(s: Stores, o: { all?: boolean; olderThanMs?: number; now?: number } = {}): Promise<BuildCachePruneResult> {
+  const now = o.now ?? Date.now();
+  const sn = await createSnapshotter(s.root);
+  const cache = new FileCacheStore(s.root);
+  const doomed: string[] = [];
+  for await (const rec of cache.list()) {
+    if (o.all) doomed.push(rec.key);
+    else if (o.olderThanMs !== undefined) {
+      if (now - Date.parse(rec.created) > o.olderThanMs) doomed.push(rec.key);
+    } else if (!(await usable(s, sn, rec.result))) doomed.push(rec.key);
+  }
+  for (const k of doomed) await cache.delete(k);
+  const snaps = await pruneSnapshots(s.root, sn, s.images, now);
+  const gc = await collectGarbage({ root: s.root, content: s.content });
+  await forgetCompressedLayers(s);
+  return {
+    deletedCacheRecords: doomed.length,
+    removedSnapshots: snaps.removed.length,
+    ...(snaps.skipped ? { snapshotsSkipped: snaps.skipped } : {}),
+    removedBlobs: gc.removed.length,
+    reclaimedBytes: gc.reclaimedBytes + snaps.reclaimedBytes,
+  };
+}
+
+/** Whether a build could still use this cached result (solver/ops/index.ts createRestore's rule, without imports). */
+async function usable(s: Stores, sn: Snapshotter, r: StepResult): Promise<boolean> {
+  if (r.meta?.local !== undefined) return true;
+  if (r.snapshot && (await sn.stat(r.snapshot).then(() => true, () => false))) return true;
+  for (const l of r.layers) if (isPendingLayer(l) || !(await s.content.has(l.descriptor.digest))) return false;
+  return true; // re-created from its layers
 }
 
 /** Drop the notes of compressed layers (src/image/compress-layers.ts) whose plain or gzip blob is gone. */

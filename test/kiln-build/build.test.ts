@@ -389,6 +389,47 @@ describe.skipIf(!!reason)('CI cache and reproducible images', () => {
     expect((await kiln(root, 'run', '--rm', 'prune:one', 'wc', '-c', '/x')).stdout).toMatch(/^\s*300000 \/x/);
   });
 
+  it('kiln builder prune: what can no longer be used, --filter until=DURATION, --all', async () => {
+    const root = path.join(tmp, 'bprune-root');
+    const ctx = path.join(tmp, 'bprune');
+    importBusybox(root);
+    write(ctx, { Dockerfile: 'FROM busybox AS b\nRUN echo b > /b\nFROM busybox\nCOPY --from=b /b /b\nRUN echo final > /f\n' });
+    const build = async () => {
+      const r = await kiln(root, 'build', '--progress', 'rawjson', '-t', 'bprune:1', ctx);
+      expect(r.code, r.stderr).toBe(0);
+      return ran(events(r.stderr));
+    };
+    const records = () => readdirSync(path.join(root, 'meta', 'cache', 'records')).filter((f) => f.endsWith('.json'));
+    expect(await build()).toHaveLength(3);
+    const all = records().length;
+    // a reboot drops the unsynced step snapshots: the builder stage's records (layer never written)
+    // can no longer be used, the final stage's can (their layers were written for the image)
+    const metaFile = path.join(root, 'snapshots', 'overlayfs', 'metadata.json');
+    const meta = JSON.parse(readFileSync(metaFile, 'utf8'));
+    for (const r of Object.values(meta.snapshots as Record<string, { unsyncedBoot?: string }>)) if (r.unsyncedBoot) r.unsyncedBoot = 'an-earlier-boot';
+    writeFileSync(metaFile, JSON.stringify(meta));
+    const dangling = await kiln(root, 'builder', 'prune', '-f');
+    expect(dangling.code, dangling.stderr).toBe(0);
+    expect(dangling.stdout).toContain('Deleted build cache records: 1\n');
+    expect(records()).toHaveLength(all - 1);
+    expect(await build()).toEqual([]);
+    // age: nothing is an hour old yet; once it is, until=1h takes it
+    expect((await kiln(root, 'builder', 'prune', '-f', '--filter', 'until=1h')).stdout).toContain('Deleted build cache records: 0\n');
+    for (const f of records()) {
+      const file = path.join(root, 'meta', 'cache', 'records', f);
+      const rec = JSON.parse(readFileSync(file, 'utf8'));
+      rec.created = new Date(Date.now() - 2 * 3_600_000).toISOString();
+      writeFileSync(file, JSON.stringify(rec));
+    }
+    expect((await kiln(root, 'builder', 'prune', '-f', '--filter', 'until=1h30m')).stdout).toContain(`Deleted build cache records: ${all - 1}\n`);
+    expect(records()).toEqual([]);
+    expect(await build()).toHaveLength(3);
+    expect((await kiln(root, 'builder', 'prune', '-a', '-f')).stdout).toContain(`Deleted build cache records: ${all}\n`);
+    const bad = await kiln(root, 'builder', 'prune', '-f', '--filter', 'label=x');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--filter');
+  });
+
   it('--cache-to/--cache-from type=registry through a local registry', async () => {
     const { registryUnavailable, startRegistry } = await import('../helpers/registry.js');
     const why = registryUnavailable();

@@ -31,5 +31,5 @@ export const commandModules: Array<Loader | { names: string[]; load: Loader }> =
   { names: ['import'], load: () => import('./import.js') },
   { names: ['save'], load: () => import('./save.js') },
   { names: ['load'], load: () => import('./load.js') },
-  { names: ['system'], load: () => import('./system.js') },
+  { names: ['system', 'builder'], load: () => import('./system.js') },
 ];

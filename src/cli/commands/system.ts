@@ -4,7 +4,7 @@ import { UsageError } from '../../diagnostics/errors.js';
 import { formatTable, humanSize } from '../../image/format.js';
 import { parseReference } from '../../image/reference.js';
 import { openStores } from '../../store/index.js';
-import { checkStore, diskUsage, prune } from '../../store/system.js';
+import { checkStore, diskUsage, prune, pruneBuildCache } from '../../store/system.js';
 import type { CliContext } from '../context.js';
 
 function pct(part: number, whole: number): string {
@@ -87,7 +87,45 @@ export async function checkAction(ctx: CliContext, opts: { quiet?: boolean }): P
   if (res.problems.length > 0) ctx.exitCode = 1;
 }
 
+/** `until=24h` (a Go duration: h, m, s, ms; parts may be combined, as 1h30m) -> milliseconds. */
+export function parseUntil(filter: string): number {
+  const m = /^until=((?:\d+(?:\.\d+)?(?:h|ms|m|s))+)$/.exec(filter);
+  if (!m) throw new UsageError(`invalid filter "${filter}" for "--filter": only until=DURATION is supported (e.g. until=24h, until=1h30m)`);
+  let ms = 0;
+  for (const [, n, unit] of m[1]!.matchAll(/(\d+(?:\.\d+)?)(h|ms|m|s)/g)) ms += Number(n) * { h: 3_600_000, m: 60_000, s: 1000, ms: 1 }[unit as 'h' | 'm' | 's' | 'ms'];
+  return ms;
+}
+
+export async function builderPruneAction(ctx: CliContext, opts: { all?: boolean; force?: boolean; filter?: string[] }): Promise<void> {
+  const filters = opts.filter ?? [];
+  if (filters.length > 1) throw new UsageError('--filter: give until=DURATION once');
+  const olderThanMs = filters.length ? parseUntil(filters[0]!) : undefined;
+  if (!opts.force) {
+    const what = opts.all ? 'all build cache' : olderThanMs !== undefined ? `build cache older than ${filters[0]!.slice(6)}` : 'all dangling build cache';
+    if (!(await confirm(ctx, `WARNING! This will remove ${what}.\nAre you sure you want to continue? [y/N] `))) {
+      ctx.stdout.write('\n');
+      return;
+    }
+  }
+  const res = await pruneBuildCache(await openStores(ctx.root()), { all: !!opts.all, ...(olderThanMs !== undefined ? { olderThanMs } : {}) });
+  ctx.stdout.write(`Deleted build cache records: ${res.deletedCacheRecords}\n`);
+  if (res.removedSnapshots) ctx.stdout.write(`Deleted snapshots: ${res.removedSnapshots}\n`);
+  if (res.snapshotsSkipped) ctx.stdout.write(`Snapshots kept: ${res.snapshotsSkipped}\n`);
+  if (res.removedBlobs) ctx.stdout.write(`Deleted content blobs: ${res.removedBlobs}\n`);
+  ctx.stdout.write(`Total:\t${humanSize(res.reclaimedBytes)}\n`);
+}
+
 export function register(program: Command, ctx: CliContext): void {
+  program
+    .command('builder')
+    .description('Manage the build cache')
+    .command('prune')
+    .description('Remove build cache: with no flag, what can no longer be used')
+    .option('-a, --all', 'remove all build cache')
+    .option('--filter <filter>', 'until=DURATION: only cache older than that (e.g. until=24h)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('-f, --force', 'do not prompt for confirmation')
+    .action(async (opts: { all?: boolean; force?: boolean; filter?: string[] }) => builderPruneAction(ctx, opts));
+
   const system = program.command('system').description('Manage the kiln store');
   system
     .command('df')
