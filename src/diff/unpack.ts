@@ -5,6 +5,7 @@ import type { Descriptor, Digest } from '../image/types.js';
 import { oneShotMounts } from '../snapshot/mount.js';
 import type { Snapshotter } from '../snapshot/types.js';
 import { applyLayer } from './apply.js';
+import { linkUpperDir } from './link-tree.js';
 import type { ApplyOptions } from './types.js';
 
 /**
@@ -25,6 +26,36 @@ export interface UnpackLayer {
   diffID: Digest;
 }
 
+export interface UnpackOptions extends ApplyOptions {
+  /**
+   * An overlay upper dir that holds exactly this layer (a build step's committed tree, whose layer
+   * was written from it), to hard-link instead of extracting the blob (link-tree.ts). Any failure
+   * falls back to extracting.
+   */
+  linkFrom?: (l: UnpackLayer) => Promise<string | undefined>;
+}
+
+/** Make `name` on `parent` by hard-linking `from`; false when that cannot be done here. */
+async function linkLayer(sn: Snapshotter, parent: string | undefined, name: string, l: UnpackLayer, from: string): Promise<boolean> {
+  const key = `link-${randomBytes(6).toString('hex')} ${name}`;
+  const labels = { 'kiln.layer.diffid': l.diffID, 'kiln.layer.digest': l.descriptor.digest };
+  try {
+    await sn.prepare(key, parent, labels);
+  } catch {
+    return false;
+  }
+  try {
+    const upper = await sn.upperDir(key);
+    if (upper === null) throw new Error('not an overlay snapshot');
+    await linkUpperDir(from, upper);
+    await sn.commit(name, key, labels); // synced: flushes the linked files' data too
+    return true;
+  } catch (err) {
+    await sn.remove(key).catch(() => undefined);
+    return isAlreadyExists(err) && hasCode(err, 'SNAPSHOT_EXISTS');
+  }
+}
+
 /**
  * containerd's image unpack: make sure a committed snapshot named by the chain ID exists for every
  * prefix of `layers` (base first), applying the missing ones (each verified against its diffID).
@@ -32,7 +63,8 @@ export interface UnpackLayer {
  * Returns the top snapshot's name (`layer-<chain ID hex>`): `prepare(key, thatName)` gives a
  * container rootfs. A failed layer leaves nothing behind.
  */
-export async function unpackLayers(sn: Snapshotter, store: ContentStore, layers: readonly UnpackLayer[], o: ApplyOptions = {}): Promise<string> {
+export async function unpackLayers(sn: Snapshotter, store: ContentStore, layers: readonly UnpackLayer[], o: UnpackOptions = {}): Promise<string> {
+  const { linkFrom, ...apply } = o;
   let parent: string | undefined;
   const ids: Digest[] = [];
   for (const l of layers) {
@@ -45,12 +77,13 @@ export async function unpackLayers(sn: Snapshotter, store: ContentStore, layers:
         throw err;
       },
     );
-    if (!have) {
+    const from = have ? undefined : await linkFrom?.(l).catch(() => undefined);
+    if (!have && !(from !== undefined && (await linkLayer(sn, parent, name, l, from)))) {
       const key = `extract-${randomBytes(6).toString('hex')} ${name}`;
       // one-shot (committed, which syncs it, or removed): no sync at umount (oneShotMounts)
       const mounts = oneShotMounts(await sn.prepare(key, parent, { 'kiln.layer.diffid': l.diffID }));
       try {
-        await applyLayer(store, l.descriptor, mounts, { ...o, expectedDiffID: l.diffID });
+        await applyLayer(store, l.descriptor, mounts, { ...apply, expectedDiffID: l.diffID });
         await sn.commit(name, key, { 'kiln.layer.diffid': l.diffID, 'kiln.layer.digest': l.descriptor.digest });
       } catch (err) {
         await sn.remove(key).catch(() => undefined);

@@ -1,6 +1,8 @@
 import type { ContentStore } from '../content/types.js';
 import { unpackLayers } from '../diff/unpack.js';
 import type { Snapshotter } from '../snapshot/types.js';
+import { parseWrittenLayer, writtenLayerLabel } from '../diff/written-layer.js';
+import type { Digest } from './types.js';
 import type { ResolvedImage } from './store.js';
 
 export interface UnpackDeps {
@@ -21,7 +23,31 @@ export async function unpackImage(deps: UnpackDeps, image: ResolvedImage): Promi
     throw new Error(`image ${image.id}: ${layers.length} layers but ${diffIds.length} diff_ids in its config`);
   }
   if (layers.length === 0) return undefined;
-  return unpackLayers(deps.snapshotter, deps.content, layers.map((descriptor, i) => ({ descriptor, diffID: diffIds[i]! })));
+  return unpackLayers(deps.snapshotter, deps.content, layers.map((descriptor, i) => ({ descriptor, diffID: diffIds[i]! })), { linkFrom: builtLayerTrees(deps.snapshotter) });
+}
+
+/**
+ * A layer a build wrote from one of its steps (the label src/solver/ops/layers.ts leaves) is that
+ * step's overlay upper dir: an image just built is unpacked by hard-linking those trees instead of
+ * extracting its layers again (docker runs on the build's own layers; this keeps one copy of the
+ * data and the first `kiln run` does not wait). Only layers written without SOURCE_DATE_EPOCH
+ * (whose tars keep the trees' times) and as plain tars, as builds write them.
+ */
+function builtLayerTrees(sn: Snapshotter): (l: { diffID: Digest }) => Promise<string | undefined> {
+  const label = writtenLayerLabel({ compression: 'none' });
+  let byDiffID: Promise<Map<string, string>> | undefined;
+  return async (l) => {
+    byDiffID ??= sn.list().then((all) => {
+      const m = new Map<string, string>();
+      for (const s of all) {
+        const w = s.kind === 'committed' ? parseWrittenLayer(s.labels[label]) : undefined;
+        if (w) m.set(w.diffID, s.name);
+      }
+      return m;
+    });
+    const name = (await byDiffID).get(l.diffID);
+    return name === undefined ? undefined : ((await sn.upperDir(name)) ?? undefined);
+  };
 }
 
 /**

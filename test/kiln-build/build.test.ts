@@ -276,6 +276,28 @@ CMD ["cat", "/srv/out.txt"]
     expect(cached.r).toBe(again.r);
   });
 
+  it("running an image just built links the build steps' trees instead of extracting its layers; they outlive the steps", async () => {
+    const root2 = path.join(tmp, 'link-root');
+    const dir = path.join(tmp, 'link');
+    importBusybox(root2);
+    write(dir, { Dockerfile: 'FROM busybox\nRUN head -c 200000 /dev/urandom > /big && mkdir -p /d/e && echo x > /d/e/f && rm /bin/ls\n' });
+    expect((await kiln(root2, 'build', '-t', 'e2e:link', dir)).code).toBe(0);
+    const first = await kiln(root2, 'run', '--rm', 'e2e:link', 'sh', '-c', 'wc -c < /big; cat /d/e/f; test -e /bin/ls && echo has-ls || echo no-ls');
+    expect(first.stdout).toBe('200000\nx\nno-ls\n');
+    const metaFile = path.join(root2, 'snapshots', 'overlayfs', 'metadata.json');
+    const meta = JSON.parse(readFileSync(metaFile, 'utf8')) as { snapshots: Record<string, { id: string; unsyncedBoot?: string }> };
+    const fsOf = (n: string) => path.join(root2, 'snapshots', 'overlayfs', 'snapshots', meta.snapshots[n]!.id, 'fs');
+    const step = Object.keys(meta.snapshots).find((n) => n.startsWith('build-'))!;
+    const layer = Object.keys(meta.snapshots).find((n) => n.startsWith('layer-') && existsSync(path.join(fsOf(n), 'big')))!;
+    expect(statSync(path.join(fsOf(layer), 'big')).ino).toBe(statSync(path.join(fsOf(step), 'big')).ino);
+    // a reboot drops the unsynced step snapshots; the image's layer keeps the data
+    for (const r of Object.values(meta.snapshots)) if (r.unsyncedBoot) r.unsyncedBoot = 'an-earlier-boot';
+    writeFileSync(metaFile, JSON.stringify(meta));
+    const again = await kiln(root2, 'run', '--rm', 'e2e:link', 'sh', '-c', 'wc -c < /big; cat /d/e/f; test -e /bin/ls && echo has-ls || echo no-ls');
+    expect(again.stdout).toBe(first.stdout);
+    expect(Object.keys(JSON.parse(readFileSync(metaFile, 'utf8')).snapshots).some((n) => n.startsWith('build-'))).toBe(false);
+  });
+
   it('COPY cannot follow a context symlink out of the context', async () => {
     const dir = path.join(tmp, 'escape');
     write(dir, { Dockerfile: 'FROM busybox\nCOPY link /x\n' });

@@ -2,7 +2,7 @@ import os from 'node:os';
 import PQueue from 'p-queue';
 import { diffSnapshot } from '../../diff/compare.js';
 import { KilnError, hasCode, isNotFound } from '../../diagnostics/errors.js';
-import type { Descriptor, Digest } from '../../image/types.js';
+import { parseWrittenLayer, writtenLayerLabel, type WrittenLayer } from '../../diff/written-layer.js';
 import { isPendingLayer, type BlobCacheRecord, type CacheKey, type CacheRecord, type CacheStore, type LayerRef, type StepLayer } from '../../cache/types.js';
 import type { WorkerDeps } from './deps.js';
 
@@ -18,27 +18,6 @@ import type { WorkerDeps } from './deps.js';
  * earlier build without it ran. The blob is content-addressed; if a GC removed it meanwhile, it is
  * written again.
  */
-
-/** The snapshot label holding a written layer, for these diff options. */
-function labelOf(deps: Pick<WorkerDeps, 'diff'>): string {
-  const d = deps.diff;
-  return `kiln.layer.${d.compression ?? 'gzip'}.${d.mediaTypes ?? 'oci'}${d.sourceDateEpoch !== undefined ? `@${d.sourceDateEpoch}` : ''}`;
-}
-
-interface WrittenLayer {
-  descriptor: Descriptor;
-  diffID: Digest;
-}
-
-function parseLabel(v: string | undefined): WrittenLayer | undefined {
-  if (!v) return undefined;
-  try {
-    const x = JSON.parse(v) as WrittenLayer;
-    return typeof x.diffID === 'string' && typeof x.descriptor?.digest === 'string' ? x : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /** Per build (its WorkerDeps): layers being written, and those written (by snapshot, for writeBackLayers). */
 const inFlight = new WeakMap<WorkerDeps, Map<string, Promise<LayerRef>>>();
@@ -66,7 +45,7 @@ export function resolveLayer(deps: WorkerDeps, l: StepLayer): Promise<LayerRef> 
 }
 
 async function writePending(deps: WorkerDeps, snapshot: string): Promise<WrittenLayer> {
-  const label = labelOf(deps);
+  const label = writtenLayerLabel(deps.diff);
   let info;
   try {
     info = await deps.snapshotter.stat(snapshot);
@@ -74,7 +53,7 @@ async function writePending(deps: WorkerDeps, snapshot: string): Promise<Written
     if (isNotFound(err)) throw new KilnError('LAYER_SNAPSHOT_GONE', `the snapshot of a cached step is gone (${snapshot}); build again to re-create it`, { cause: err });
     throw err;
   }
-  const known = parseLabel(info.labels[label]);
+  const known = parseWrittenLayer(info.labels[label]);
   if (known && (await deps.content.has(known.descriptor.digest))) return known;
   const layer = await diffSnapshot(deps.snapshotter, snapshot, deps.content, deps.diff);
   const written: WrittenLayer = { descriptor: layer.descriptor, diffID: layer.diffID };
