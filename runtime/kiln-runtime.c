@@ -4,6 +4,7 @@
  *   kiln-runtime [--log FILE] [--log-format text|json] [--root DIR] run [--bundle DIR] [--pid-file F] [--init] ID
  *   kiln-runtime [--log FILE] [--log-format text|json] exec --pid PID --process process.json [--pid-file F]
  *   kiln-runtime mount [-t TYPE] [-o OPTS] SOURCE TARGET / umount [-R] [-l] TARGET   (kiln's snapshot mounts)
+ *   kiln-runtime mount-server   (the same two, for one long-lived caller: requests on stdin)
  *
  * `run` stays in the foreground like `runc run`: it is the container's monitor, forwards signals,
  * relays the terminal when process.terminal is true, and exits with the container's status
@@ -1233,6 +1234,77 @@ static int cmd_umount(int argc, char **argv) {
   return 0;
 }
 
+/* kiln-runtime mount-server: the mount and umount commands above, for one long-lived caller
+ * (src/snapshot/mount-server.ts), so a build step does not pay a Node fork+exec (~3 ms) for each of
+ * its mounts. Requests on stdin: u32 length, then NUL-terminated fields: the working directory
+ * ("" for none), the command (mount or umount), its arguments. Each runs in a forked child (which
+ * may exit through die_code as the one-shot commands do); the answer on stdout: i32 exit status
+ * (128+N for a signal), u32 length, what the child wrote on stderr. EOF on stdin ends it. */
+static int read_full(int fd, void *buf, size_t n) {
+  for (size_t got = 0; got < n;) {
+    ssize_t r = read(fd, (char *)buf + got, n - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return -1;
+    got += (size_t)r;
+  }
+  return 0;
+}
+
+static int write_full(int fd, const void *buf, size_t n) {
+  for (size_t put = 0; put < n;) {
+    ssize_t w = write(fd, (const char *)buf + put, n - put);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return -1;
+    put += (size_t)w;
+  }
+  return 0;
+}
+
+static int cmd_mount_server(void) {
+  for (;;) {
+    uint32_t len;
+    if (read_full(0, &len, 4)) return 0;
+    if (len == 0 || len > (1u << 20)) return 2;
+    char *req = malloc(len + 1);
+    if (!req || read_full(0, req, len)) return 2;
+    req[len] = 0;
+    char *fields[256];
+    int nf = 0;
+    for (size_t o = 0; o < len && nf < 255; o += strlen(req + o) + 1) fields[nf++] = req + o;
+    fields[nf] = NULL;
+    int errp[2];
+    if (nf < 2 || pipe2(errp, O_CLOEXEC)) return 2;
+    pid_t pid = fork();
+    if (pid < 0) return 2;
+    if (pid == 0) {
+      int null = open("/dev/null", O_RDWR);
+      if (null >= 0) { dup2(null, 0); dup2(null, 1); }
+      dup2(errp[1], 2);
+      if (fields[0][0] && chdir(fields[0])) die_code(32, "chdir %s: %m", fields[0]);
+      if (!strcmp(fields[1], "mount")) _exit(cmd_mount(nf - 2, fields + 2));
+      if (!strcmp(fields[1], "umount")) _exit(cmd_umount(nf - 2, fields + 2));
+      die_code(2, "mount-server: unknown command %s", fields[1]);
+    }
+    close(errp[1]);
+    char err[8192];
+    size_t elen = 0;
+    for (;;) {
+      ssize_t r = read(errp[0], err + elen, sizeof err - elen);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) break;
+      elen += (size_t)r;
+      if (elen == sizeof err) elen = sizeof err - 1; /* keep reading (and dropping) the rest */
+    }
+    close(errp[0]);
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+    int32_t status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    uint32_t el = (uint32_t)elen;
+    if (write_full(1, &status, 4) || write_full(1, &el, 4) || write_full(1, err, elen)) return 0;
+    free(req);
+  }
+}
+
 int main(int argc, char **argv) {
   int i = 1;
   for (; i < argc && argv[i][0] == '-'; i++) {
@@ -1248,13 +1320,14 @@ int main(int argc, char **argv) {
   if (i >= argc) {
     fputs("usage: kiln-runtime [--log FILE] [--log-format text|json] run [--bundle DIR] [--pid-file F] [--init] ID\n"
           "       kiln-runtime [--log FILE] [--log-format text|json] exec --pid PID --process FILE [--pid-file F]\n"
-          "       kiln-runtime mount [-t TYPE] [-o OPTS] SOURCE TARGET | umount [-R] [-l] TARGET\n", stderr);
+          "       kiln-runtime mount [-t TYPE] [-o OPTS] SOURCE TARGET | umount [-R] [-l] TARGET | mount-server\n", stderr);
     return 2;
   }
   const char *cmd = argv[i];
   if (!strcmp(cmd, "mount")) return cmd_mount(argc - i - 1, argv + i + 1);
   if (!strcmp(cmd, "umount")) return cmd_umount(argc - i - 1, argv + i + 1);
-  if (strcmp(cmd, "run") && strcmp(cmd, "exec")) die_code(2, "unknown command %s (supported: run, exec, mount, umount)", cmd);
+  if (!strcmp(cmd, "mount-server")) return cmd_mount_server();
+  if (strcmp(cmd, "run") && strcmp(cmd, "exec")) die_code(2, "unknown command %s (supported: run, exec, mount, umount, mount-server)", cmd);
   reexec_sealed(argv);
   return !strcmp(cmd, "run") ? cmd_run(argc - i - 1, argv + i + 1) : cmd_exec(argc - i - 1, argv + i + 1);
 }

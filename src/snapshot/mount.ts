@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { KilnError } from '../diagnostics/errors.js';
 import { bundledMountHelper } from '../util/runtime-path.js';
+import { MountServer } from './mount-server.js';
 import type { Mount } from './types.js';
 
 /**
@@ -28,7 +29,28 @@ function tool(name: string): string {
   return name;
 }
 
-export function run(cmd: string, args: string[], cwd?: string): Promise<string> {
+let server: MountServer | undefined;
+
+/**
+ * Run mount(8)/umount(8)-style commands: through the bundled runtime's mount server when it is
+ * built (one helper process for all of them), else one `kiln-runtime` or util-linux process a call.
+ * Rejects with an Error carrying `stderr` when the command fails.
+ */
+export async function run(cmd: string, args: string[], cwd?: string): Promise<string> {
+  const helper = cmd === 'mount' || cmd === 'umount' ? bundledMountHelper() : null;
+  if (helper && process.env.KILN_MOUNT_SERVER !== '0') {
+    server ??= new MountServer(helper);
+    if (!server.failure) {
+      const r = await server.call(cmd as 'mount' | 'umount', args, cwd).catch(() => undefined);
+      if (r && r.status === 0) return '';
+      if (r) throw Object.assign(new Error(`${cmd} ${args.join(' ')} failed (exit ${r.status})`), { stderr: r.stderr });
+      // the helper failed (not the command): one process a call from now on
+    }
+  }
+  return runOnce(cmd, args, cwd);
+}
+
+function runOnce(cmd: string, args: string[], cwd?: string): Promise<string> {
   const helper = cmd === 'mount' || cmd === 'umount' ? bundledMountHelper() : null;
   const [file, argv] = helper ? [helper, [cmd, ...args]] : [tool(cmd), args];
   return new Promise((resolve, reject) => {
