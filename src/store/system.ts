@@ -4,7 +4,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { FileCacheStore } from '../cache/record-store.js';
-import { isPendingLayer, type StepResult } from '../cache/types.js';
+import { isPendingLayer, type CacheRecord, type StepResult } from '../cache/types.js';
 import type { Snapshotter } from '../snapshot/types.js';
 import { ContainerStore } from '../container/store.js';
 import { VolumeStore, dirSize } from '../container/volumes.js';
@@ -173,17 +173,21 @@ export interface BuildCachePruneResult {
  * snapshots and blobs that only they kept. Records do not track their last use: age is from when
  * the step ran.
  */
-export async function pruneBuildCache(s: Stores, o: { all?: boolean; olderThanMs?: number; now?: number } = {}): Promise<BuildCachePruneResult> {
+export async function pruneBuildCache(s: Stores, o: { all?: boolean; olderThanMs?: number; keepBytes?: number; now?: number } = {}): Promise<BuildCachePruneResult> {
   const now = o.now ?? Date.now();
   const sn = await createSnapshotter(s.root);
   const cache = new FileCacheStore(s.root);
   const doomed: string[] = [];
+  const left: CacheRecord[] = [];
   for await (const rec of cache.list()) {
     if (o.all) doomed.push(rec.key);
     else if (o.olderThanMs !== undefined) {
       if (now - Date.parse(rec.created) > o.olderThanMs) doomed.push(rec.key);
+      else left.push(rec);
     } else if (!(await usable(s, sn, rec.result))) doomed.push(rec.key);
+    else left.push(rec);
   }
+  if (o.keepBytes !== undefined && !o.all) doomed.push(...(await oldestOverBudget(sn, left, o.keepBytes)));
   for (const k of doomed) await cache.delete(k);
   const snaps = await pruneSnapshots(s.root, sn, s.images, now);
   const gc = await collectGarbage({ root: s.root, content: s.content });
@@ -195,6 +199,36 @@ export async function pruneBuildCache(s: Stores, o: { all?: boolean; olderThanMs
     removedBlobs: gc.removed.length,
     reclaimedBytes: gc.reclaimedBytes + snaps.reclaimedBytes,
   };
+}
+
+/**
+ * `--keep-storage`: the oldest records to drop so that the build steps' snapshots the rest still
+ * need (each one's own tree, counted once) fit in `keepBytes`. A snapshot is freed only once no
+ * record left needs it or anything built on it, so dropping an old record whose step a newer
+ * record builds on frees nothing by itself; records go oldest first until the rest fit.
+ */
+async function oldestOverBudget(sn: Snapshotter, records: readonly CacheRecord[], keepBytes: number): Promise<string[]> {
+  const all = new Map((await sn.list()).map((i) => [i.name, i]));
+  const own = new Map<string, number>();
+  for (const i of all.values()) {
+    if (i.kind === 'committed' && !i.name.startsWith('layer-')) own.set(i.name, await sn.usage(i.name).then((u) => u.size, () => 0));
+  }
+  // what a record keeps: its snapshot and everything under it (its pending layers are among those)
+  const sizeOf = (rs: readonly CacheRecord[]): number => {
+    const seen = new Set<string>();
+    let total = 0;
+    for (const r of rs) {
+      for (let p: string | undefined = r.result.snapshot ?? undefined; p !== undefined && !seen.has(p); p = all.get(p)?.parent) {
+        seen.add(p);
+        total += own.get(p) ?? 0;
+      }
+    }
+    return total;
+  };
+  const byAge = [...records].sort((a, b) => Date.parse(a.created) - Date.parse(b.created));
+  const out: string[] = [];
+  while (byAge.length && sizeOf(byAge) > keepBytes) out.push(byAge.shift()!.key);
+  return out;
 }
 
 /** Whether a build could still use this cached result (solver/ops/index.ts createRestore's rule, without imports). */

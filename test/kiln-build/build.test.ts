@@ -452,6 +452,35 @@ describe.skipIf(!!reason)('CI cache and reproducible images', () => {
     expect(bad.stderr).toContain('--filter');
   });
 
+  it('kiln builder prune --keep-storage drops the oldest cache until the rest fits; the image still builds from cache', async () => {
+    const root = path.join(tmp, 'keep-root');
+    const ctx = path.join(tmp, 'keep');
+    importBusybox(root);
+    // the builder's RUN keeps 2 MB in its snapshot; the final stage needs a few bytes of it
+    write(ctx, { Dockerfile: 'FROM busybox AS b\nRUN head -c 2000000 /dev/urandom > /big && echo small > /small\nFROM busybox\nCOPY --from=b /small /small\n' });
+    expect((await kiln(root, 'build', '-t', 'keep:1', ctx)).code).toBe(0);
+    const bad = await kiln(root, 'builder', 'prune', '-f', '--keep-storage', 'lots');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--keep-storage');
+    expect((await kiln(root, 'builder', 'prune', '-f', '--keep-storage', '10MB')).stdout).toContain('Deleted build cache records: 0\n');
+    // snapshots committed in the last minute are never removed: make these older
+    const metaFile = path.join(root, 'snapshots', 'overlayfs', 'metadata.json');
+    const meta = JSON.parse(readFileSync(metaFile, 'utf8'));
+    for (const r of Object.values(meta.snapshots as Record<string, { created: string }>)) r.created = new Date(Date.now() - 3_600_000).toISOString();
+    writeFileSync(metaFile, JSON.stringify(meta));
+    const kept = await kiln(root, 'builder', 'prune', '-f', '--keep-storage', '1MB');
+    expect(kept.code, kept.stderr).toBe(0);
+    expect(kept.stdout).toMatch(/Deleted build cache records: [1-9]/);
+    expect(kept.stdout).toMatch(/Deleted snapshots: [1-9]/);
+    const df = await kiln(root, 'system', 'df', '--format', 'json');
+    const cacheRow = df.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { Type: string; Size: string }).find((r) => r.Type === 'Build Cache')!;
+    expect(cacheRow.Size).not.toMatch(/MB$/);
+    const again = await kiln(root, 'build', '--progress', 'rawjson', '-t', 'keep:1', ctx);
+    expect(again.code, again.stderr).toBe(0);
+    expect(ran(events(again.stderr))).toEqual([]);
+    expect((await kiln(root, 'run', '--rm', 'keep:1', 'cat', '/small')).stdout).toBe('small\n');
+  });
+
   it('--cache-to/--cache-from type=registry through a local registry', async () => {
     const { registryUnavailable, startRegistry } = await import('../helpers/registry.js');
     const why = registryUnavailable();

@@ -96,18 +96,29 @@ export function parseUntil(filter: string): number {
   return ms;
 }
 
-export async function builderPruneAction(ctx: CliContext, opts: { all?: boolean; force?: boolean; filter?: string[] }): Promise<void> {
+/** docker's sizes for --keep-storage: 10GB, 512mb, 1.5g, 2048 (bytes); k/m/g/t are powers of 1024. */
+export function parseKeepStorage(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(?:([kmgt])i?)?b?$/i.exec(value.trim());
+  if (!m) throw new UsageError(`invalid value "${value}" for "--keep-storage": expected a size like 10GB or 512MB`);
+  const exp = m[2] ? 'kmgt'.indexOf(m[2].toLowerCase()) + 1 : 0;
+  return Math.floor(Number(m[1]) * 1024 ** exp);
+}
+
+export async function builderPruneAction(ctx: CliContext, opts: { all?: boolean; force?: boolean; filter?: string[]; keepStorage?: string }): Promise<void> {
   const filters = opts.filter ?? [];
   if (filters.length > 1) throw new UsageError('--filter: give until=DURATION once');
   const olderThanMs = filters.length ? parseUntil(filters[0]!) : undefined;
+  const keepBytes = opts.keepStorage !== undefined ? parseKeepStorage(opts.keepStorage) : undefined;
   if (!opts.force) {
-    const what = opts.all ? 'all build cache' : olderThanMs !== undefined ? `build cache older than ${filters[0]!.slice(6)}` : 'all dangling build cache';
+    const what = opts.all
+      ? 'all build cache'
+      : `${olderThanMs !== undefined ? `build cache older than ${filters[0]!.slice(6)}` : 'all dangling build cache'}${keepBytes !== undefined ? `, and the oldest build cache beyond ${opts.keepStorage}` : ''}`;
     if (!(await confirm(ctx, `WARNING! This will remove ${what}.\nAre you sure you want to continue? [y/N] `))) {
       ctx.stdout.write('\n');
       return;
     }
   }
-  const res = await pruneBuildCache(await openStores(ctx.root()), { all: !!opts.all, ...(olderThanMs !== undefined ? { olderThanMs } : {}) });
+  const res = await pruneBuildCache(await openStores(ctx.root()), { all: !!opts.all, ...(olderThanMs !== undefined ? { olderThanMs } : {}), ...(keepBytes !== undefined ? { keepBytes } : {}) });
   ctx.stdout.write(`Deleted build cache records: ${res.deletedCacheRecords}\n`);
   if (res.removedSnapshots) ctx.stdout.write(`Deleted snapshots: ${res.removedSnapshots}\n`);
   if (res.snapshotsSkipped) ctx.stdout.write(`Snapshots kept: ${res.snapshotsSkipped}\n`);
@@ -123,8 +134,9 @@ export function register(program: Command, ctx: CliContext): void {
     .description('Remove build cache: with no flag, what can no longer be used')
     .option('-a, --all', 'remove all build cache')
     .option('--filter <filter>', 'until=DURATION: only cache older than that (e.g. until=24h)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--keep-storage <size>', 'then remove the oldest cache until the rest takes at most this much (e.g. 10GB)')
     .option('-f, --force', 'do not prompt for confirmation')
-    .action(async (opts: { all?: boolean; force?: boolean; filter?: string[] }) => builderPruneAction(ctx, opts));
+    .action(async (opts: { all?: boolean; force?: boolean; filter?: string[]; keepStorage?: string }) => builderPruneAction(ctx, opts));
 
   const system = program.command('system').description('Manage the kiln store');
   system
