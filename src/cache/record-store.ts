@@ -54,6 +54,17 @@ export class FileCacheStore implements CacheStore {
     await fs.rm(this.file(key), { force: true });
   }
 
+  /** The record file's mtime is when a build last used it (one utimes a hit; not synced: a hint). */
+  async touch(key: CacheKey): Promise<void> {
+    const now = new Date();
+    await fs.utimes(this.file(key), now, now).catch(() => undefined);
+  }
+
+  /** When the record was last used (or written), in ms since the epoch; undefined when it is gone. */
+  async lastUsed(key: CacheKey): Promise<number | undefined> {
+    return fs.stat(this.file(key)).then((s) => s.mtimeMs, () => undefined);
+  }
+
   async *list(): AsyncIterable<CacheRecord> {
     let names: string[];
     try {
@@ -114,5 +125,8 @@ export class LayeredCacheStore implements CacheStore {
   }
   list(): AsyncIterable<CacheRecord> {
     return this.primary.list();
+  }
+  async touch(key: CacheKey): Promise<void> {
+    await this.primary.touch?.(key);
   }
 }

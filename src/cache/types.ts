@@ -81,6 +81,8 @@ export interface CacheStore {
   put(record: CacheRecord): Promise<void>;
   delete(key: CacheKey): Promise<void>;
   list(): AsyncIterable<CacheRecord>;
+  /** Note that a build used the record now (for pruning by age); best effort, never throws. */
+  touch?(key: CacheKey): Promise<void>;
 }
 
 /** One step of a previous build, remembered to explain the next build's cache misses. */

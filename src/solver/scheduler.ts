@@ -223,6 +223,7 @@ export class Solver<V extends SolveVertex = SolveVertex> {
         const rec = await this.opts.cache.get(key);
         if (rec) {
           info.record = rec;
+          await this.opts.cache.touch?.(key);
           this.emit({ type: 'vertex.cached', digest, time: this.now(), name: v.name, ...(v.ranges ? { ranges: v.ranges } : {}) });
           this.outcomes.set(digest, { digest, key, cached: true });
           this.remember(v, info);

@@ -167,11 +167,11 @@ export interface BuildCachePruneResult {
 }
 
 /**
- * `docker builder prune`: build cache records - every one with `all`, those written more than
+ * `docker builder prune`: build cache records - every one with `all`, those last used more than
  * `olderThanMs` ago with it, otherwise those that can no longer be used (their snapshot is gone
- * and a layer of theirs was never written, or a written layer's blob is gone) - then the
- * snapshots and blobs that only they kept. Records do not track their last use: age is from when
- * the step ran.
+ * and a layer of theirs was never written, or a written layer's blob is gone), then with
+ * `keepBytes` the least recently used until the rest fit - then the snapshots and blobs that only
+ * they kept. A record is used when a build finds it (the solver touches it).
  */
 export async function pruneBuildCache(s: Stores, o: { all?: boolean; olderThanMs?: number; keepBytes?: number; now?: number } = {}): Promise<BuildCachePruneResult> {
   const now = o.now ?? Date.now();
@@ -179,15 +179,18 @@ export async function pruneBuildCache(s: Stores, o: { all?: boolean; olderThanMs
   const cache = new FileCacheStore(s.root);
   const doomed: string[] = [];
   const left: CacheRecord[] = [];
+  // when a build last used it (the record file's mtime, solver cache hits touch it), else made it
+  const used = new Map<string, number>();
   for await (const rec of cache.list()) {
+    used.set(rec.key, Math.max(Date.parse(rec.created) || 0, (await cache.lastUsed(rec.key)) ?? 0));
     if (o.all) doomed.push(rec.key);
     else if (o.olderThanMs !== undefined) {
-      if (now - Date.parse(rec.created) > o.olderThanMs) doomed.push(rec.key);
+      if (now - used.get(rec.key)! > o.olderThanMs) doomed.push(rec.key);
       else left.push(rec);
     } else if (!(await usable(s, sn, rec.result))) doomed.push(rec.key);
     else left.push(rec);
   }
-  if (o.keepBytes !== undefined && !o.all) doomed.push(...(await oldestOverBudget(sn, left, o.keepBytes)));
+  if (o.keepBytes !== undefined && !o.all) doomed.push(...(await oldestOverBudget(sn, left, o.keepBytes, used)));
   for (const k of doomed) await cache.delete(k);
   const snaps = await pruneSnapshots(s.root, sn, s.images, now);
   const gc = await collectGarbage({ root: s.root, content: s.content });
@@ -202,12 +205,12 @@ export async function pruneBuildCache(s: Stores, o: { all?: boolean; olderThanMs
 }
 
 /**
- * `--keep-storage`: the oldest records to drop so that the build steps' snapshots the rest still
- * need (each one's own tree, counted once) fit in `keepBytes`. A snapshot is freed only once no
- * record left needs it or anything built on it, so dropping an old record whose step a newer
- * record builds on frees nothing by itself; records go oldest first until the rest fit.
+ * `--keep-storage`: the least recently used records to drop so that the build steps' snapshots the
+ * rest still need (each one's own tree, counted once) fit in `keepBytes`. A snapshot is freed only
+ * once no record left needs it or anything built on it, so dropping a record whose step a kept
+ * record builds on frees nothing by itself; records go in that order until the rest fit.
  */
-async function oldestOverBudget(sn: Snapshotter, records: readonly CacheRecord[], keepBytes: number): Promise<string[]> {
+async function oldestOverBudget(sn: Snapshotter, records: readonly CacheRecord[], keepBytes: number, used: ReadonlyMap<string, number>): Promise<string[]> {
   const all = new Map((await sn.list()).map((i) => [i.name, i]));
   const own = new Map<string, number>();
   for (const i of all.values()) {
@@ -225,7 +228,7 @@ async function oldestOverBudget(sn: Snapshotter, records: readonly CacheRecord[]
     }
     return total;
   };
-  const byAge = [...records].sort((a, b) => Date.parse(a.created) - Date.parse(b.created));
+  const byAge = [...records].sort((a, b) => used.get(a.key)! - used.get(b.key)!);
   const out: string[] = [];
   while (byAge.length && sizeOf(byAge) > keepBytes) out.push(byAge.shift()!.key);
   return out;

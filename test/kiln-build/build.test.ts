@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync, readdirSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -437,12 +437,21 @@ describe.skipIf(!!reason)('CI cache and reproducible images', () => {
     expect(await build()).toEqual([]);
     // age: nothing is an hour old yet; once it is, until=1h takes it
     expect((await kiln(root, 'builder', 'prune', '-f', '--filter', 'until=1h')).stdout).toContain('Deleted build cache records: 0\n');
-    for (const f of records()) {
-      const file = path.join(root, 'meta', 'cache', 'records', f);
-      const rec = JSON.parse(readFileSync(file, 'utf8'));
-      rec.created = new Date(Date.now() - 2 * 3_600_000).toISOString();
-      writeFileSync(file, JSON.stringify(rec));
-    }
+    const ageRecords = () => {
+      const past = new Date(Date.now() - 2 * 3_600_000);
+      for (const f of records()) {
+        const file = path.join(root, 'meta', 'cache', 'records', f);
+        const rec = JSON.parse(readFileSync(file, 'utf8'));
+        rec.created = past.toISOString();
+        writeFileSync(file, JSON.stringify(rec));
+        utimesSync(file, past, past);
+      }
+    };
+    ageRecords();
+    // a build that finds a record uses it: it is not old any more
+    expect(await build()).toEqual([]);
+    expect((await kiln(root, 'builder', 'prune', '-f', '--filter', 'until=1h30m')).stdout).toContain('Deleted build cache records: 0\n');
+    ageRecords();
     expect((await kiln(root, 'builder', 'prune', '-f', '--filter', 'until=1h30m')).stdout).toContain(`Deleted build cache records: ${all - 1}\n`);
     expect(records()).toEqual([]);
     expect(await build()).toHaveLength(3);
