@@ -28,6 +28,45 @@ function events(stderr: string): Ev[] {
 const ran = (evs: Ev[]) => evs.filter((e) => e.type === 'vertex.started' && /\] (RUN|COPY|WORKDIR|ADD)/.test(e.name ?? '')).map((e) => e.name!);
 const misses = (evs: Ev[]) => Object.fromEntries(evs.filter((e) => e.type === 'vertex.cacheMiss').map((e) => [e.name!.replace(/^\[[^\]]+\] /, ''), `${e.reason!.kind}: ${e.reason!.message}`]));
 
+/** A snapshot record in the snapshotter's metadata file, as far as these tests edit it. */
+interface SnapshotRecordJson {
+  id: string;
+  created: string;
+  unsyncedBoot?: string;
+}
+
+/** Read the snapshot records of `root`, let `fn` change them, write them back; returns them. */
+function editSnapshots(root: string, fn: (snapshots: Record<string, SnapshotRecordJson>) => void = () => undefined): Record<string, SnapshotRecordJson> {
+  const dir = path.join(root, 'snapshots');
+  const file = readdirSync(dir).map((d) => path.join(dir, d, 'metadata.json')).find((f) => existsSync(f))!;
+  const meta = JSON.parse(readFileSync(file, 'utf8')) as { snapshots: Record<string, SnapshotRecordJson> };
+  fn(meta.snapshots);
+  writeFileSync(file, JSON.stringify(meta));
+  return meta.snapshots;
+}
+
+/** What a reboot leaves: every snapshot committed without a sync belongs to an earlier boot. Returns how many. */
+function simulateReboot(root: string): number {
+  let n = 0;
+  editSnapshots(root, (all) => {
+    for (const r of Object.values(all)) {
+      if (r.unsyncedBoot === undefined) continue;
+      r.unsyncedBoot = 'an-earlier-boot';
+      n++;
+    }
+  });
+  return n;
+}
+
+/** Make every snapshot an hour old: prune never removes one committed in the last minute. */
+function ageSnapshots(root: string): void {
+  editSnapshots(root, (all) => {
+    for (const r of Object.values(all)) r.created = new Date(Date.now() - 3_600_000).toISOString();
+  });
+}
+
+const snapshotNames = (root: string): string[] => Object.keys(editSnapshots(root));
+
 function write(dir: string, files: Record<string, string>): void {
   for (const [p, v] of Object.entries(files)) {
     mkdirSync(path.dirname(path.join(dir, p)), { recursive: true });
@@ -245,12 +284,7 @@ CMD ["cat", "/srv/out.txt"]
     const iid1 = path.join(tmp, 'reboot1.iid');
     const first = await build('-t', 'e2e:reboot', '--iidfile', iid1);
     expect(first.code).toBe(0);
-    const metaFile = readdirSync(path.join(root, 'snapshots')).map((d) => path.join(root, 'snapshots', d, 'metadata.json')).find((f) => existsSync(f))!;
-    const meta = JSON.parse(readFileSync(metaFile, 'utf8'));
-    const unsynced = Object.entries(meta.snapshots as Record<string, { unsyncedBoot?: string }>).filter(([, r]) => r.unsyncedBoot !== undefined);
-    expect(unsynced.length).toBeGreaterThan(0); // build steps are committed without a sync
-    for (const [, r] of unsynced) r.unsyncedBoot = 'an-earlier-boot';
-    writeFileSync(metaFile, JSON.stringify(meta));
+    expect(simulateReboot(root)).toBeGreaterThan(0); // build steps are committed without a sync
     const iid2 = path.join(tmp, 'reboot2.iid');
     const again = await build('-t', 'e2e:reboot', '--iidfile', iid2);
     expect(again.code).toBe(0);
@@ -284,18 +318,16 @@ CMD ["cat", "/srv/out.txt"]
     expect((await kiln(root2, 'build', '-t', 'e2e:link', dir)).code).toBe(0);
     const first = await kiln(root2, 'run', '--rm', 'e2e:link', 'sh', '-c', 'wc -c < /big; cat /d/e/f; test -e /bin/ls && echo has-ls || echo no-ls');
     expect(first.stdout).toBe('200000\nx\nno-ls\n');
-    const metaFile = path.join(root2, 'snapshots', 'overlayfs', 'metadata.json');
-    const meta = JSON.parse(readFileSync(metaFile, 'utf8')) as { snapshots: Record<string, { id: string; unsyncedBoot?: string }> };
-    const fsOf = (n: string) => path.join(root2, 'snapshots', 'overlayfs', 'snapshots', meta.snapshots[n]!.id, 'fs');
-    const step = Object.keys(meta.snapshots).find((n) => n.startsWith('build-'))!;
-    const layer = Object.keys(meta.snapshots).find((n) => n.startsWith('layer-') && existsSync(path.join(fsOf(n), 'big')))!;
+    const snapshots = editSnapshots(root2);
+    const fsOf = (n: string) => path.join(root2, 'snapshots', 'overlayfs', 'snapshots', snapshots[n]!.id, 'fs');
+    const step = Object.keys(snapshots).find((n) => n.startsWith('build-'))!;
+    const layer = Object.keys(snapshots).find((n) => n.startsWith('layer-') && existsSync(path.join(fsOf(n), 'big')))!;
     expect(statSync(path.join(fsOf(layer), 'big')).ino).toBe(statSync(path.join(fsOf(step), 'big')).ino);
     // a reboot drops the unsynced step snapshots; the image's layer keeps the data
-    for (const r of Object.values(meta.snapshots)) if (r.unsyncedBoot) r.unsyncedBoot = 'an-earlier-boot';
-    writeFileSync(metaFile, JSON.stringify(meta));
+    simulateReboot(root2);
     const again = await kiln(root2, 'run', '--rm', 'e2e:link', 'sh', '-c', 'wc -c < /big; cat /d/e/f; test -e /bin/ls && echo has-ls || echo no-ls');
     expect(again.stdout).toBe(first.stdout);
-    expect(Object.keys(JSON.parse(readFileSync(metaFile, 'utf8')).snapshots).some((n) => n.startsWith('build-'))).toBe(false);
+    expect(snapshotNames(root2).some((n) => n.startsWith('build-'))).toBe(false);
   });
 
   it('COPY cannot follow a context symlink out of the context', async () => {
@@ -314,6 +346,15 @@ describe.skipIf(!!reason)('CI cache and reproducible images', () => {
     tmp = mkdtempSync(path.join(os.tmpdir(), 'kiln-build-ci-'));
   });
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+  /** A new root with busybox imported, and a context `name` holding `dockerfile`. */
+  const setup = (name: string, dockerfile: string): { root: string; ctx: string } => {
+    const root = path.join(tmp, `${name}-root`);
+    const ctx = path.join(tmp, name);
+    importBusybox(root);
+    write(ctx, { Dockerfile: dockerfile });
+    return { root, ctx };
+  };
 
   it('--cache-to then --cache-from in a brand-new root: everything CACHED, same image ID; export is incremental', async () => {
     const a = path.join(tmp, 'a');
@@ -342,12 +383,9 @@ describe.skipIf(!!reason)('CI cache and reproducible images', () => {
   });
 
   it("an intermediate stage's layers are written only when something needs them: the image, a cache export", async () => {
-    const root = path.join(tmp, 'lazy-root');
-    const ctx = path.join(tmp, 'lazy');
-    const cache = path.join(tmp, 'lazy-cache');
-    importBusybox(root);
     // the builder's RUN layer holds a 333,333-byte file that never reaches the final image
-    write(ctx, { Dockerfile: 'FROM busybox AS builder\nRUN head -c 333333 /dev/urandom > /scratch.bin && echo done > /artifact\nFROM busybox\nCOPY --from=builder /artifact /artifact\n' });
+    const { root, ctx } = setup('lazy', 'FROM busybox AS builder\nRUN head -c 333333 /dev/urandom > /scratch.bin && echo done > /artifact\nFROM busybox\nCOPY --from=builder /artifact /artifact\n');
+    const cache = path.join(tmp, 'lazy-cache');
     const bigBlobs = (dir: string) =>
       readdirSync(path.join(dir, 'blobs', 'sha256')).filter((f) => {
         const size = statSync(path.join(dir, 'blobs', 'sha256', f)).size;
@@ -370,26 +408,15 @@ describe.skipIf(!!reason)('CI cache and reproducible images', () => {
   });
 
   it('kiln system prune -a removes the build steps\' snapshots; a container keeps its image, a running build keeps everything', async () => {
-    const root = path.join(tmp, 'prune-root');
-    const ctx = path.join(tmp, 'prune');
-    importBusybox(root);
-    write(ctx, { Dockerfile: 'FROM busybox AS b\nRUN head -c 300000 /dev/urandom > /scratch\nFROM busybox\nCOPY --from=b /scratch /x\nRUN true\n' });
+    const { root, ctx } = setup('prune', 'FROM busybox AS b\nRUN head -c 300000 /dev/urandom > /scratch\nFROM busybox\nCOPY --from=b /scratch /x\nRUN true\n');
     expect((await kiln(root, 'build', '-t', 'prune:one', ctx)).code).toBe(0);
     expect((await kiln(root, 'create', '--name', 'keeper', 'prune:one', 'wc', '-c', '/x')).code).toBe(0);
     // docker's rule: an image a container was created from is not removed under it
     const rmi = await kiln(root, 'rmi', 'prune:one');
     expect(rmi.code).not.toBe(0);
     expect(rmi.stderr).toContain('container keeper is using its referenced image');
-    const metaFile = path.join(root, 'snapshots', 'overlayfs', 'metadata.json');
-    const snapshots = () => Object.keys(JSON.parse(readFileSync(metaFile, 'utf8')).snapshots as Record<string, unknown>);
-    // age every snapshot past the minute a just-committed step is given
-    const age = () => {
-      const m = JSON.parse(readFileSync(metaFile, 'utf8'));
-      for (const r of Object.values(m.snapshots as Record<string, { created: string }>)) r.created = new Date(Date.now() - 3_600_000).toISOString();
-      writeFileSync(metaFile, JSON.stringify(m));
-    };
-    age();
-    const steps = snapshots().filter((n) => n.startsWith('build-'));
+    ageSnapshots(root);
+    const steps = snapshotNames(root).filter((n) => n.startsWith('build-'));
     expect(steps.length).toBeGreaterThanOrEqual(3);
     // a build in progress (its lease) keeps every snapshot
     const leases = path.join(root, 'meta', 'leases');
@@ -398,13 +425,13 @@ describe.skipIf(!!reason)('CI cache and reproducible images', () => {
     const held = await kiln(root, 'system', 'prune', '-a', '-f');
     expect(held.code, held.stderr).toBe(0);
     expect(held.stdout).toContain('Snapshots kept: 1 build or pull running');
-    expect(snapshots().filter((n) => n.startsWith('build-'))).toEqual(steps);
+    expect(snapshotNames(root).filter((n) => n.startsWith('build-'))).toEqual(steps);
     rmSync(path.join(leases, 'running-build.json'));
     const pruned = await kiln(root, 'system', 'prune', '-a', '-f');
     expect(pruned.code, pruned.stderr).toBe(0);
     expect(pruned.stdout).toMatch(/Deleted snapshots: [1-9]/);
     // the build cache's trees are gone (the image is kept for its container, unpacked as layers)
-    expect(snapshots().filter((n) => n.startsWith('build-'))).toEqual([]);
+    expect(snapshotNames(root).filter((n) => n.startsWith('build-'))).toEqual([]);
     expect((await kiln(root, 'start', 'keeper')).code).toBe(0);
     expect((await kiln(root, 'wait', 'keeper')).stdout.trim()).toBe('0');
     expect((await kiln(root, 'logs', 'keeper')).stdout).toMatch(/^\s*300000 \/x/);
@@ -412,10 +439,7 @@ describe.skipIf(!!reason)('CI cache and reproducible images', () => {
   });
 
   it('kiln builder prune: what can no longer be used, --filter until=DURATION, --all', async () => {
-    const root = path.join(tmp, 'bprune-root');
-    const ctx = path.join(tmp, 'bprune');
-    importBusybox(root);
-    write(ctx, { Dockerfile: 'FROM busybox AS b\nRUN echo b > /b\nFROM busybox\nCOPY --from=b /b /b\nRUN echo final > /f\n' });
+    const { root, ctx } = setup('bprune', 'FROM busybox AS b\nRUN echo b > /b\nFROM busybox\nCOPY --from=b /b /b\nRUN echo final > /f\n');
     const build = async () => {
       const r = await kiln(root, 'build', '--progress', 'rawjson', '-t', 'bprune:1', ctx);
       expect(r.code, r.stderr).toBe(0);
@@ -426,10 +450,7 @@ describe.skipIf(!!reason)('CI cache and reproducible images', () => {
     const all = records().length;
     // a reboot drops the unsynced step snapshots: the builder stage's records (layer never written)
     // can no longer be used, the final stage's can (their layers were written for the image)
-    const metaFile = path.join(root, 'snapshots', 'overlayfs', 'metadata.json');
-    const meta = JSON.parse(readFileSync(metaFile, 'utf8'));
-    for (const r of Object.values(meta.snapshots as Record<string, { unsyncedBoot?: string }>)) if (r.unsyncedBoot) r.unsyncedBoot = 'an-earlier-boot';
-    writeFileSync(metaFile, JSON.stringify(meta));
+    simulateReboot(root);
     const dangling = await kiln(root, 'builder', 'prune', '-f');
     expect(dangling.code, dangling.stderr).toBe(0);
     expect(dangling.stdout).toContain('Deleted build cache records: 1\n');
@@ -462,21 +483,14 @@ describe.skipIf(!!reason)('CI cache and reproducible images', () => {
   });
 
   it('kiln builder prune --keep-storage drops the oldest cache until the rest fits; the image still builds from cache', async () => {
-    const root = path.join(tmp, 'keep-root');
-    const ctx = path.join(tmp, 'keep');
-    importBusybox(root);
     // the builder's RUN keeps 2 MB in its snapshot; the final stage needs a few bytes of it
-    write(ctx, { Dockerfile: 'FROM busybox AS b\nRUN head -c 2000000 /dev/urandom > /big && echo small > /small\nFROM busybox\nCOPY --from=b /small /small\n' });
+    const { root, ctx } = setup('keep', 'FROM busybox AS b\nRUN head -c 2000000 /dev/urandom > /big && echo small > /small\nFROM busybox\nCOPY --from=b /small /small\n');
     expect((await kiln(root, 'build', '-t', 'keep:1', ctx)).code).toBe(0);
     const bad = await kiln(root, 'builder', 'prune', '-f', '--keep-storage', 'lots');
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--keep-storage');
     expect((await kiln(root, 'builder', 'prune', '-f', '--keep-storage', '10MB')).stdout).toContain('Deleted build cache records: 0\n');
-    // snapshots committed in the last minute are never removed: make these older
-    const metaFile = path.join(root, 'snapshots', 'overlayfs', 'metadata.json');
-    const meta = JSON.parse(readFileSync(metaFile, 'utf8'));
-    for (const r of Object.values(meta.snapshots as Record<string, { created: string }>)) r.created = new Date(Date.now() - 3_600_000).toISOString();
-    writeFileSync(metaFile, JSON.stringify(meta));
+    ageSnapshots(root);
     const kept = await kiln(root, 'builder', 'prune', '-f', '--keep-storage', '1MB');
     expect(kept.code, kept.stderr).toBe(0);
     expect(kept.stdout).toMatch(/Deleted build cache records: [1-9]/);
