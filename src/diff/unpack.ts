@@ -21,6 +21,11 @@ export function chainID(diffIDs: readonly Digest[]): Digest {
   return id as Digest;
 }
 
+/** The committed snapshot of an unpacked layer stack: `layer-<hex of its chain ID>`. */
+export function layerSnapshotName(diffIDs: readonly Digest[]): string {
+  return `layer-${chainID(diffIDs).slice('sha256:'.length)}`;
+}
+
 export interface UnpackLayer {
   descriptor: Descriptor;
   diffID: Digest;
@@ -69,7 +74,7 @@ export async function unpackLayers(sn: Snapshotter, store: ContentStore, layers:
   const ids: Digest[] = [];
   for (const l of layers) {
     ids.push(l.diffID);
-    const name = `layer-${chainID(ids).slice('sha256:'.length)}`;
+    const name = layerSnapshotName(ids);
     const have = await sn.stat(name).then(
       (s) => s.kind === 'committed',
       (err) => {

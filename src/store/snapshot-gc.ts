@@ -11,7 +11,7 @@
  */
 import { FileCacheStore } from '../cache/record-store.js';
 import { isPendingLayer } from '../cache/types.js';
-import { chainID } from '../diff/unpack.js';
+import { layerSnapshotName } from '../diff/unpack.js';
 import type { ImageStore } from '../image/store.js';
 import type { Digest } from '../image/types.js';
 import type { SnapshotInfo, Snapshotter } from '../snapshot/types.js';
@@ -31,7 +31,7 @@ async function imageSnapshotNames(images: ImageStore): Promise<Set<string>> {
   for (const r of await images.list()) {
     const img = await images.loadTarget(r.target).catch(() => undefined);
     const ids = img?.config.rootfs.diff_ids ?? [];
-    for (let i = 1; i <= ids.length; i++) names.add(`layer-${chainID(ids.slice(0, i) as Digest[]).slice('sha256:'.length)}`);
+    for (let i = 1; i <= ids.length; i++) names.add(layerSnapshotName(ids.slice(0, i) as Digest[]));
   }
   return names;
 }

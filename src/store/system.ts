@@ -148,14 +148,23 @@ export async function prune(s: Stores, options: { all?: boolean; keepBuildCache?
     for (const k of keys) await cache.delete(k);
     result.deletedCacheRecords = keys.length;
   }
-  const snaps = await pruneSnapshots(s.root, await createSnapshotter(s.root), s.images);
-  result.removedSnapshots = snaps.removed.length;
-  if (snaps.skipped) result.snapshotsSkipped = snaps.skipped;
+  return { ...result, ...(await collectUnused(s, await createSnapshotter(s.root))) };
+}
+
+/**
+ * After records or images went: the snapshots nothing uses any more (snapshot-gc.ts), then every
+ * blob no root reaches, then the notes of compressed layers whose blobs are gone.
+ */
+async function collectUnused(s: Stores, sn: Snapshotter, now = Date.now()): Promise<{ removedSnapshots: number; snapshotsSkipped?: string; removedBlobs: number; reclaimedBytes: number }> {
+  const snaps = await pruneSnapshots(s.root, sn, s.images, now);
   const gc = await collectGarbage({ root: s.root, content: s.content });
-  result.removedBlobs = gc.removed.length;
-  result.reclaimedBytes = gc.reclaimedBytes + snaps.reclaimedBytes;
   await forgetCompressedLayers(s);
-  return result;
+  return {
+    removedSnapshots: snaps.removed.length,
+    ...(snaps.skipped ? { snapshotsSkipped: snaps.skipped } : {}),
+    removedBlobs: gc.removed.length,
+    reclaimedBytes: gc.reclaimedBytes + snaps.reclaimedBytes,
+  };
 }
 
 export interface BuildCachePruneResult {
@@ -192,16 +201,7 @@ export async function pruneBuildCache(s: Stores, o: { all?: boolean; olderThanMs
   }
   if (o.keepBytes !== undefined && !o.all) doomed.push(...(await oldestOverBudget(sn, left, o.keepBytes, used)));
   for (const k of doomed) await cache.delete(k);
-  const snaps = await pruneSnapshots(s.root, sn, s.images, now);
-  const gc = await collectGarbage({ root: s.root, content: s.content });
-  await forgetCompressedLayers(s);
-  return {
-    deletedCacheRecords: doomed.length,
-    removedSnapshots: snaps.removed.length,
-    ...(snaps.skipped ? { snapshotsSkipped: snaps.skipped } : {}),
-    removedBlobs: gc.removed.length,
-    reclaimedBytes: gc.reclaimedBytes + snaps.reclaimedBytes,
-  };
+  return { deletedCacheRecords: doomed.length, ...(await collectUnused(s, sn, now)) };
 }
 
 /**
