@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Stats } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../util/atomic-file.js';
 
@@ -35,7 +35,45 @@ export function statKey(st: Stats): string {
 
 export function cacheFileFor(kilnRoot: string, contextDir: string): string {
   const h = createHash('sha256').update(contextDir).digest('hex');
-  return path.join(kilnRoot, 'meta', 'context-cache', `${h}.json`);
+  return path.join(cacheDir(kilnRoot), `${h}.json`);
+}
+
+const cacheDir = (kilnRoot: string) => path.join(kilnRoot, 'meta', 'context-cache');
+
+/**
+ * `builder prune`: drop the digest caches (and the selection memos beside them) of contexts that
+ * no longer exist - a CI job's checkout in a temporary directory leaves one per run - or, with
+ * `all`, of every context. Returns how many files went and their size.
+ */
+export async function pruneContextCaches(kilnRoot: string, o: { all?: boolean } = {}): Promise<{ files: number; bytes: number }> {
+  const dir = cacheDir(kilnRoot);
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const live = new Set<string>();
+  if (!o.all) {
+    for (const n of names) {
+      if (!n.endsWith('.json')) continue;
+      const h = n.slice(0, -5);
+      try {
+        const { ctx } = JSON.parse(await readFile(path.join(dir, n), 'utf8')) as { ctx?: unknown };
+        if (typeof ctx === 'string' && (await stat(ctx)).isDirectory()) live.add(h);
+      } catch {
+        // unreadable cache or context gone: not live
+      }
+    }
+  }
+  let files = 0;
+  let bytes = 0;
+  for (const n of names) {
+    if (live.has(n.slice(0, n.indexOf('.')))) continue;
+    const f = path.join(dir, n);
+    const st = await stat(f).catch(() => null);
+    if (!st) continue;
+    if (n.startsWith('.') && Date.now() - st.mtimeMs < 60_000) continue; // a build writing it now
+    await rm(f, { force: true });
+    bytes += st.size;
+    files++;
+  }
+  return { files, bytes };
 }
 
 export class DigestCache {

@@ -43,7 +43,13 @@ export function cleanInRoot(p: string): string {
  * (inside the root); the last component only when `followFinal`. Returns null when the
  * path does not exist (including when it would only exist outside the root).
  */
-export async function resolveInRoot(root: string, rel: string, followFinal: boolean): Promise<Resolved | null> {
+export async function resolveInRoot(
+  root: string,
+  rel: string,
+  followFinal: boolean,
+  /** Told every path looked at (root-relative, '' for the root) and what lstat said. */
+  seen: (rel: string, st: Stats) => void = () => {},
+): Promise<Resolved | null> {
   const queue = rel.split('/').filter((s) => s !== '' && s !== '.');
   const resolved: string[] = [];
   let links = 0;
@@ -54,11 +60,13 @@ export async function resolveInRoot(root: string, rel: string, followFinal: bool
     if (isMissing(err)) return null;
     throw err;
   }
+  seen('', st);
   while (queue.length > 0) {
     const c = queue.shift()!;
     if (c === '..') {
       resolved.pop();
       st = await lstat(path.join(root, ...resolved));
+      seen(resolved.join('/'), st);
       continue;
     }
     const candidate = path.join(root, ...resolved, c);
@@ -68,6 +76,7 @@ export async function resolveInRoot(root: string, rel: string, followFinal: bool
       if (isMissing(err)) return null;
       throw err;
     }
+    seen([...resolved, c].join('/'), st);
     if (st.isSymbolicLink() && (queue.length > 0 || followFinal)) {
       if (++links > MAX_SYMLINKS) {
         throw new KilnError('CONTEXT_SYMLINK_LOOP', `too many levels of symbolic links resolving "${rel}"`, {
@@ -77,7 +86,10 @@ export async function resolveInRoot(root: string, rel: string, followFinal: bool
       const target = await readlink(candidate);
       if (target.startsWith('/')) resolved.length = 0;
       queue.unshift(...target.split('/').filter((s) => s !== '' && s !== '.'));
-      if (resolved.length === 0) st = await lstat(root);
+      if (resolved.length === 0) {
+        st = await lstat(root);
+        seen('', st);
+      }
       continue;
     }
     resolved.push(c);

@@ -100,13 +100,13 @@ describe('hashContextPaths', () => {
   });
 
   it('caches digests by metadata so a no-op rebuild reads no file', async () => {
-    const first = await hashContextPaths(ctx, [sel(['.'])], { ignore: [], root });
+    const first = await hashContextPaths(ctx, [sel(['.'])], { ignore: [], root, memo: false });
     expect(first.stats.filesRead).toBeGreaterThan(0);
     const cacheFile = cacheFileFor(root, ctx);
     expect(existsSync(cacheFile)).toBe(true);
     expect(JSON.parse(await readFile(cacheFile, 'utf8')).v).toBe(2);
 
-    const second = await hashContextPaths(ctx, [sel(['.'])], { ignore: [], root });
+    const second = await hashContextPaths(ctx, [sel(['.'])], { ignore: [], root, memo: false });
     expect(second.stats.filesRead).toBe(0);
     expect(second.stats.cacheHits).toBe(first.stats.filesRead);
     expect(second.digest).toBe(first.digest);
@@ -115,28 +115,28 @@ describe('hashContextPaths', () => {
     const past = new Date(Date.now() - 10_000);
     await put('notes.txt', 'N\n', true);
     await utimes(path.join(ctx, 'notes.txt'), past, past);
-    const third = await hashContextPaths(ctx, [sel(['.'])], { ignore: [], root });
+    const third = await hashContextPaths(ctx, [sel(['.'])], { ignore: [], root, memo: false });
     expect(third.stats.filesRead).toBe(1);
     expect(third.digest).not.toBe(first.digest);
   });
 
   it('reads a cache in the earlier (v1) format, and writes it in the current one', async () => {
-    const first = await hashContextPaths(ctx, [sel(['.'])], { ignore: [], root });
+    const first = await hashContextPaths(ctx, [sel(['.'])], { ignore: [], root, memo: false });
     const cacheFile = cacheFileFor(root, ctx);
     const v2 = JSON.parse(await readFile(cacheFile, 'utf8')) as { ctx: string; e: string[] };
     const entries: Record<string, [string, string]> = {};
     for (let i = 0; i < v2.e.length; i += 3) entries[v2.e[i]!] = [v2.e[i + 1]!, v2.e[i + 2]!];
     await writeFile(cacheFile, JSON.stringify({ v: 1, ctx: v2.ctx, entries }));
-    const again = await hashContextPaths(ctx, [sel(['.'])], { ignore: [], root });
+    const again = await hashContextPaths(ctx, [sel(['.'])], { ignore: [], root, memo: false });
     expect(again.stats.filesRead).toBe(0);
     expect(again.digest).toBe(first.digest);
     expect(JSON.parse(await readFile(cacheFile, 'utf8')).v).toBe(2);
   });
 
   it('re-reads a file rewritten with the same size', async () => {
-    await hashContextPaths(ctx, [sel(['notes.txt'])], { ignore: [], root });
+    await hashContextPaths(ctx, [sel(['notes.txt'])], { ignore: [], root, memo: false });
     await put('notes.txt', 'M\n', true); // same size, fresh timestamp
-    const r = await hashContextPaths(ctx, [sel(['notes.txt'])], { ignore: [], root });
+    const r = await hashContextPaths(ctx, [sel(['notes.txt'])], { ignore: [], root, memo: false });
     expect(r.files[0]!.digest).toBe(sha('M\n'));
   });
 
@@ -150,9 +150,9 @@ describe('hashContextPaths', () => {
   });
 
   it('survives a corrupt cache file', async () => {
-    await hashContextPaths(ctx, [sel(['src'])], { ignore: [], root });
+    await hashContextPaths(ctx, [sel(['src'])], { ignore: [], root, memo: false });
     await writeFile(cacheFileFor(root, ctx), '{not json');
-    const r = await hashContextPaths(ctx, [sel(['src'])], { ignore: [], root });
+    const r = await hashContextPaths(ctx, [sel(['src'])], { ignore: [], root, memo: false });
     expect(r.files.length).toBeGreaterThan(0);
   });
 });

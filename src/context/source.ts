@@ -3,7 +3,9 @@
  * content digests. Only the selected paths are visited: a source `src/app` walks
  * `src/app` and nothing else, and directories that .dockerignore excludes entirely
  * are never entered. Digests are memoised in a persistent metadata cache (cache.ts),
- * so an unchanged context costs one lstat per entry.
+ * so an unchanged context costs one lstat per entry; and a whole selection's result is
+ * remembered with the metadata of every path its walk looked at (selection-memo.ts), so
+ * an unchanged selection costs those lstat calls and nothing else.
  *
  * Symlinks are resolved inside the context root (resolve.ts); entries under a copied
  * directory are reported as links, never followed.
@@ -15,11 +17,12 @@ import { promisify } from 'node:util';
 import { lstat, readdir, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { KilnError, NotFoundError } from '../diagnostics/errors.js';
-import { DigestCache, statKey } from './cache.js';
+import { DigestCache, cacheFileFor, statKey } from './cache.js';
 import { PatternMatcher, readDockerignore } from './dockerignore.js';
 import type { MatchState } from './dockerignore.js';
 import { BadPattern, filepathMatch } from './filepath-match.js';
 import { cleanInRoot, resolveInRoot } from './resolve.js';
+import { memoFileFor, recallSelection, rememberSelection, selectionKey } from './selection-memo.js';
 import type { ContextFile, ContextFileType, ContextHashResult, ContextSelection } from './types.js';
 
 export interface ContextSourceOptions {
@@ -31,6 +34,8 @@ export interface ContextSourceOptions {
   root?: string;
   /** Files hashed at once (default 16). */
   concurrency?: number;
+  /** Remember whole selections (selection-memo.ts; default true, needs `root`). */
+  memo?: boolean;
 }
 
 export interface ContextStats {
@@ -40,6 +45,8 @@ export interface ContextStats {
   bytesRead: number;
   cacheHits: number;
   dirsSkipped: number;
+  /** Selections answered by their memo (every recorded path unchanged, nothing walked). */
+  memoHits: number;
 }
 
 interface Entry {
@@ -51,6 +58,20 @@ interface Entry {
   st: Stats;
   linkTarget?: string;
   digest?: string;
+  /** Changed while it was read, or too recently modified for its digest to be trusted later. */
+  unsettled?: boolean;
+}
+
+/** The paths one hash() call looked at, and whether its result may be remembered. */
+class Visit {
+  readonly seen = new Map<string, Stats>();
+  settled = true;
+  constructor(private readonly since: number) {}
+
+  see = (rel: string, st: Stats): void => {
+    this.seen.set(rel, st);
+    if (st.mtimeMs >= this.since - RACY_WINDOW_MS) this.settled = false;
+  };
 }
 
 const EMPTY_SHA = 'sha256:' + createHash('sha256').digest('hex');
@@ -126,7 +147,8 @@ async function pool<T>(items: readonly T[], limit: number, fn: (t: T) => Promise
 }
 
 export class ContextSource {
-  readonly stats: ContextStats = { lstat: 0, readdir: 0, filesRead: 0, bytesRead: 0, cacheHits: 0, dirsSkipped: 0 };
+  readonly stats: ContextStats = { lstat: 0, readdir: 0, filesRead: 0, bytesRead: 0, cacheHits: 0, dirsSkipped: 0, memoHits: 0 };
+  private cacheLoad: Promise<DigestCache> | undefined;
 
   private ops = 0;
   private readonly buf = Buffer.allocUnsafe(SMALL_FILE);
@@ -135,9 +157,15 @@ export class ContextSource {
     /** The real path of the context directory. */
     readonly dir: string,
     readonly ignore: PatternMatcher,
-    private readonly cache: DigestCache,
+    private readonly root: string | undefined,
     private readonly concurrency: number,
+    private readonly memo: boolean,
   ) {}
+
+  /** The per-file digest cache, loaded when a selection first needs it (a remembered one does not). */
+  private digestCache(): Promise<DigestCache> {
+    return (this.cacheLoad ??= DigestCache.load(this.root, this.dir));
+  }
 
   static async open(contextDir: string, opts: ContextSourceOptions = {}): Promise<ContextSource> {
     let dir: string;
@@ -154,8 +182,7 @@ export class ContextSource {
     if (opts.ignore instanceof PatternMatcher) ignore = opts.ignore;
     else if (opts.ignore) ignore = new PatternMatcher(opts.ignore);
     else ignore = new PatternMatcher((await readDockerignore(dir, opts.dockerfilePath)).patterns);
-    const cache = await DigestCache.load(opts.root, dir);
-    return new ContextSource(dir, ignore, cache, opts.concurrency ?? 16);
+    return new ContextSource(dir, ignore, opts.root, opts.concurrency ?? 16, opts.memo ?? true);
   }
 
   private abs(rel: string): string {
@@ -167,13 +194,16 @@ export class ContextSource {
     return ++this.ops % YIELD_EVERY === 0;
   }
 
-  private lstat(rel: string): Stats {
+  private lstat(rel: string, visit: Visit): Stats {
     this.stats.lstat++;
+    let st: Stats;
     try {
-      return lstatSync(this.abs(rel));
+      st = lstatSync(this.abs(rel));
     } catch (err) {
       throw ioError(rel, err);
     }
+    visit.see(rel, st);
+    return st;
   }
 
   /** .dockerignore state of `rel`, evaluated component by component from the root. */
@@ -196,31 +226,62 @@ export class ContextSource {
    * or is a wildcard that matches nothing.
    */
   async hash(selections: readonly ContextSelection[]): Promise<ContextHashResult> {
+    const memo = this.memoOf(selections);
+    if (memo) {
+      const known = await recallSelection(memo.file, this.dir, memo.key, (n) => (this.stats.lstat += n));
+      if (known) {
+        this.stats.memoHits++;
+        return known;
+      }
+    }
+    const visit = new Visit(Date.now());
+    const result = await this.walkAndHash(selections, visit);
+    if (memo && visit.settled) {
+      // a cache: failing to write it costs the next build a walk, nothing else
+      await rememberSelection(memo.file, this.dir, memo.key, result, visit.seen).catch(() => {});
+    }
+    return result;
+  }
+
+  /** Where the selections' memo lives (none without a store root, or when turned off). */
+  private memoOf(selections: readonly ContextSelection[]): { key: string; file: string } | null {
+    if (!this.memo || !this.root) return null;
+    const patterns = this.ignore.patterns.map((p) => (p.exclusion ? '!' : '') + p.cleaned);
+    const key = selectionKey(selections, patterns);
+    return { key, file: memoFileFor(cacheFileFor(this.root, this.dir), key) };
+  }
+
+  private async walkAndHash(selections: readonly ContextSelection[], visit: Visit): Promise<ContextHashResult> {
+    const cache = await this.digestCache();
     const entries = new Map<string, Entry>();
     for (const sel of selections) {
       const excl = sel.excludes && sel.excludes.length > 0 ? new PatternMatcher(sel.excludes) : null;
-      for (const src of sel.src) await this.addSource(src, sel, excl, entries);
+      for (const src of sel.src) await this.addSource(src, sel, excl, entries, visit);
     }
     const files = [...entries.values()];
     const large: Entry[] = [];
     for (const e of files) {
       if (e.type !== 'file') continue;
-      const cached = this.cache.get(e.path, statKey(e.st));
+      const cached = cache.get(e.path, statKey(e.st));
       if (cached) e.digest = cached;
       else if (e.st.size <= SMALL_FILE) {
         if (this.due()) await yieldNow();
-        e.digest = this.smallFileDigest(e);
+        e.digest = this.smallFileDigest(e, cache);
       } else large.push(e);
     }
     await pool(large, this.concurrency, async (e) => {
-      e.digest = await this.largeFileDigest(e);
+      e.digest = await this.largeFileDigest(e, cache);
     });
+    for (const e of files) {
+      if (e.unsettled) visit.settled = false;
+      else if (e.type === 'file') visit.see(e.path, e.st); // the stat its digest was read under
+    }
     for (const e of files) {
       if (e.type === 'symlink') e.digest = 'sha256:' + createHash('sha256').update(e.linkTarget ?? '').digest('hex');
     }
     this.dirDigests(files);
-    await this.cache.save();
-    this.stats.cacheHits = this.cache.hits;
+    await cache.save();
+    this.stats.cacheHits = cache.hits;
 
     files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     const out: ContextFile[] = files.map((e) => {
@@ -238,7 +299,7 @@ export class ContextSource {
     });
     // Ownership and times are not part of the digest: COPY normalises them.
     const lines = out.map((f) => `${f.path}\0${f.type}\0${f.mode.toString(8)}\0${f.linkTarget ?? ''}\0${f.digest}\n`);
-    return { files: out, digest: 'sha256:' + createHash('sha256').update(lines.join('')).digest('hex') };
+    return { files: out, count: out.length, digest: 'sha256:' + createHash('sha256').update(lines.join('')).digest('hex') };
   }
 
   private notFound(src: string, why?: string): NotFoundError {
@@ -253,23 +314,24 @@ export class ContextSource {
     sel: ContextSelection,
     excl: PatternMatcher | null,
     entries: Map<string, Entry>,
+    visit: Visit,
   ): Promise<void> {
     const cleaned = cleanInRoot(src);
     if (!containsWildcards(cleaned)) {
-      await this.addRoot(cleaned, src, sel.followLinks, excl, entries);
+      await this.addRoot(cleaned, src, sel.followLinks, excl, entries, visit);
       return;
     }
     const [d1, d2] = splitWildcards(cleaned);
-    const base = await resolveInRoot(this.dir, d1, true);
+    const base = await resolveInRoot(this.dir, d1, true, visit.see);
     if (!base || !base.st.isDirectory()) throw this.notFound(src);
     const matches: string[] = [];
-    await this.glob(base.rel, d2, base.rel, 0, matches);
+    await this.glob(base.rel, d2, base.rel, 0, matches, visit);
     if (matches.length === 0) throw this.notFound(src, 'no file in the build context matches the pattern');
-    for (const m of matches) await this.addRoot(m, src, sel.followLinks, excl, entries);
+    for (const m of matches) await this.addRoot(m, src, sel.followLinks, excl, entries, visit);
   }
 
   /** fsutil's resolveWildcards, pruned: only directories that can still match are read. */
-  private async glob(base: string, comp: string, dirRel: string, depth: number, out: string[]): Promise<void> {
+  private async glob(base: string, comp: string, dirRel: string, depth: number, out: string[], visit: Visit): Promise<void> {
     const segs = comp.split('/');
     const literalSegments = !comp.includes('[') && !comp.includes('\\');
     this.stats.readdir++;
@@ -279,7 +341,7 @@ export class ContextSource {
       const relToBase = base === '' ? rel : rel.slice(base.length + 1);
       if (safeMatch(comp, relToBase)) {
         if (this.ignore.patterns.length > 0 && this.ignore.matches(rel)) {
-          const st = this.lstat(rel);
+          const st = this.lstat(rel, visit);
           if (!st.isDirectory() || this.ignore.canSkipDir(rel, true)) continue;
         }
         out.push(rel);
@@ -287,8 +349,8 @@ export class ContextSource {
       }
       if (depth + 1 >= segs.length) continue;
       if (literalSegments && !safeMatch(segs[depth]!, name)) continue;
-      const st = this.lstat(rel);
-      if (st.isDirectory()) await this.glob(base, comp, rel, depth + 1, out);
+      const st = this.lstat(rel, visit);
+      if (st.isDirectory()) await this.glob(base, comp, rel, depth + 1, out, visit);
     }
   }
 
@@ -298,8 +360,9 @@ export class ContextSource {
     followLinks: boolean,
     excl: PatternMatcher | null,
     entries: Map<string, Entry>,
+    visit: Visit,
   ): Promise<void> {
-    const r = await resolveInRoot(this.dir, rel, followLinks);
+    const r = await resolveInRoot(this.dir, rel, followLinks, visit.see);
     this.stats.lstat += rel.split('/').length;
     if (!r) throw this.notFound(src);
     const type = fileType(r.st);
@@ -312,7 +375,7 @@ export class ContextSource {
       return;
     }
     if (ign.matched && this.ignore.canSkipDir(r.rel, true)) throw this.notFound(src, 'it is excluded by .dockerignore');
-    const added = await this.walk(r.rel, ign.state, excl, r.rel, excl ? excl.rootState() : null, entries);
+    const added = await this.walk(r.rel, ign.state, excl, r.rel, excl ? excl.rootState() : null, entries, visit);
     if (!ign.matched || added > 0) this.addEntry(r.rel, 'dir', r.st, entries);
   }
 
@@ -340,13 +403,17 @@ export class ContextSource {
     selRoot: string,
     exclState: MatchState | null,
     entries: Map<string, Entry>,
+    visit: Visit,
   ): Promise<number> {
     this.stats.readdir++;
     let names: string[];
     try {
       names = readdirSync(this.abs(dirRel));
     } catch (err) {
-      if (vanished(err)) return 0; // removed while we walked: nothing to add
+      if (vanished(err)) {
+        visit.settled = false;
+        return 0; // removed while we walked: nothing to add
+      }
       throw ioError(dirRel, err);
     }
     const useIgnore = this.ignore.patterns.length > 0;
@@ -356,9 +423,12 @@ export class ContextSource {
       if (this.due()) await yieldNow();
       let st: Stats;
       try {
-        st = this.lstat(rel);
+        st = this.lstat(rel, visit);
       } catch (err) {
-        if (vanished((err as KilnError).cause)) continue; // removed since readdir
+        if (vanished((err as KilnError).cause)) {
+          visit.settled = false;
+          continue; // removed since readdir
+        }
         throw err;
       }
       const type = fileType(st);
@@ -377,7 +447,7 @@ export class ContextSource {
         this.stats.dirsSkipped++;
         continue;
       }
-      const n = await this.walk(rel, ig.state, excl, selRoot, ex ? ex.state : null, entries);
+      const n = await this.walk(rel, ig.state, excl, selRoot, ex ? ex.state : null, entries, visit);
       if (!ignored || n > 0) {
         this.addEntry(rel, 'dir', st, entries);
         added += n + 1;
@@ -394,10 +464,14 @@ export class ContextSource {
   }
 
   /** Remember a digest unless the file was modified while we looked at it (git's racy-timestamp rule). */
-  private remember(e: Entry, before: Stats, after: Stats, digest: string): void {
+  private remember(e: Entry, before: Stats, after: Stats, digest: string, cache: DigestCache): void {
+    const walked = statKey(e.st);
     e.st = before;
     if (statKey(after) === statKey(before) && after.mtimeMs < Date.now() - RACY_WINDOW_MS) {
-      this.cache.set(e.path, statKey(before), digest);
+      cache.set(e.path, statKey(before), digest);
+      if (statKey(before) !== walked) e.unsettled = true;
+    } else {
+      e.unsettled = true;
     }
   }
 
@@ -422,7 +496,7 @@ export class ContextSource {
     return { fd, st };
   }
 
-  private smallFileDigest(e: Entry): string {
+  private smallFileDigest(e: Entry, cache: DigestCache): string {
     const { fd, st } = this.openChecked(e);
     try {
       const h = createHash('sha256');
@@ -434,14 +508,14 @@ export class ContextSource {
       }
       this.stats.filesRead++;
       const digest = 'sha256:' + h.digest('hex');
-      this.remember(e, st, fstatSync(fd), digest);
+      this.remember(e, st, fstatSync(fd), digest, cache);
       return digest;
     } finally {
       closeSync(fd);
     }
   }
 
-  private async largeFileDigest(e: Entry): Promise<string> {
+  private async largeFileDigest(e: Entry, cache: DigestCache): Promise<string> {
     const { fd, st } = this.openChecked(e);
     try {
       const h = createHash('sha256');
@@ -454,7 +528,7 @@ export class ContextSource {
       }
       this.stats.filesRead++;
       const digest = 'sha256:' + h.digest('hex');
-      this.remember(e, st, fstatSync(fd), digest);
+      this.remember(e, st, fstatSync(fd), digest, cache);
       return digest;
     } finally {
       closeSync(fd);

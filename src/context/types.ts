@@ -30,6 +30,8 @@ export interface ContextSelection {
 
 export interface ContextHashResult {
   files: ContextFile[];
+  /** files.length (known without materialising the list when the result is remembered). */
+  count: number;
   /** Digest over the sorted file list (paths, metadata, content digests). */
   digest: string;
 }

@@ -15,6 +15,7 @@ import { contentChildren, collectGarbage, defaultRootProviders, mark, type GcNod
 import { imageUsers } from './container-roots.js';
 import { pruneSnapshots } from './snapshot-gc.js';
 import { createSnapshotter } from '../snapshot/index.js';
+import { pruneContextCaches } from '../context/cache.js';
 import type { Stores } from './index.js';
 
 export interface UsageRow {
@@ -169,6 +170,8 @@ async function collectUnused(s: Stores, sn: Snapshotter, now = Date.now()): Prom
 
 export interface BuildCachePruneResult {
   deletedCacheRecords: number;
+  /** Digest caches and selection memos of build contexts (src/context/cache.ts). */
+  deletedContextCaches: number;
   removedSnapshots: number;
   snapshotsSkipped?: string;
   removedBlobs: number;
@@ -201,7 +204,9 @@ export async function pruneBuildCache(s: Stores, o: { all?: boolean; olderThanMs
   }
   if (o.keepBytes !== undefined && !o.all) doomed.push(...(await oldestOverBudget(sn, left, o.keepBytes, used)));
   for (const k of doomed) await cache.delete(k);
-  return { deletedCacheRecords: doomed.length, ...(await collectUnused(s, sn, now)) };
+  const contexts = await pruneContextCaches(s.root, { all: !!o.all });
+  const collected = await collectUnused(s, sn, now);
+  return { deletedCacheRecords: doomed.length, deletedContextCaches: contexts.files, ...collected, reclaimedBytes: collected.reclaimedBytes + contexts.bytes };
 }
 
 /**

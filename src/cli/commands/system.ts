@@ -120,6 +120,7 @@ export async function builderPruneAction(ctx: CliContext, opts: { all?: boolean;
   }
   const res = await pruneBuildCache(await openStores(ctx.root()), { all: !!opts.all, ...(olderThanMs !== undefined ? { olderThanMs } : {}), ...(keepBytes !== undefined ? { keepBytes } : {}) });
   ctx.stdout.write(`Deleted build cache records: ${res.deletedCacheRecords}\n`);
+  if (res.deletedContextCaches) ctx.stdout.write(`Deleted build context caches: ${res.deletedContextCaches}\n`);
   if (res.removedSnapshots) ctx.stdout.write(`Deleted snapshots: ${res.removedSnapshots}\n`);
   if (res.snapshotsSkipped) ctx.stdout.write(`Snapshots kept: ${res.snapshotsSkipped}\n`);
   if (res.removedBlobs) ctx.stdout.write(`Deleted content blobs: ${res.removedBlobs}\n`);

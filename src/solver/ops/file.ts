@@ -117,14 +117,14 @@ export class FileHandler implements OpHandler<Vertex> {
       } catch (err) {
         // COPY allows a wildcard that matches nothing (BuildKit: AllowEmptyWildcard)
         if (!(a.allowWildcard && a.allowEmptyWildcard && containsWildcards(a.src) && isNotFound(err))) throw err;
-        sel = { digest: 'sha256:empty-selection', files: [] };
+        sel = { digest: 'sha256:empty-selection', files: [], count: 0 };
       }
       content[String(i)] = sel.digest;
-      if (listed + sel.files.length <= MAX_FILE_COMPONENTS) {
+      if (listed + sel.count <= MAX_FILE_COMPONENTS) {
         for (const f of sel.files) if (f.type !== 'dir') components[`file:${f.path}`] = `${f.digest}:${f.mode.toString(8)}`;
-        listed += sel.files.length;
+        listed += sel.count;
       } else {
-        components[`file:${a.src} (${sel.files.length} files)`] = sel.digest;
+        components[`file:${a.src} (${sel.count} files)`] = sel.digest;
       }
     }
     return { digest: digestOf({ kind: 'file', op: v.op, content }), components };
