@@ -15,7 +15,7 @@ import {
   writevSync,
   type Stats,
 } from 'node:fs';
-import { setAttributeSync } from '@napi-rs/xattr';
+import { setAttributeSync } from '../util/xattr.js';
 import type { ContentStore } from '../content/types.js';
 import { KilnError } from '../diagnostics/errors.js';
 import type { Descriptor, Digest } from '../image/types.js';

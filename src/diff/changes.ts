@@ -1,6 +1,6 @@
 import { promises as fs, lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
-import { getAttributeSync, listAttributesSync } from '@napi-rs/xattr';
+import { getAttributeSync, listAttributesSync } from '../util/xattr.js';
 import type { TarHeader } from './tar-header.js';
 
 /**

@@ -1,4 +1,4 @@
-import { getAttributeSync, listAttributesSync, setAttributeSync } from '@napi-rs/xattr';
+import { getAttributeSync, listAttributesSync, setAttributeSync } from '../util/xattr.js';
 import { promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
 
