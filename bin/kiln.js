@@ -56,6 +56,8 @@ function loadBundle(file) {
 
 const { main } = fs.existsSync(bundle) ? loadBundle(bundle) : await import('../dist/cli/main.js');
 
-main(process.argv.slice(2)).then((code) => {
-  process.exitCode = code;
-});
+// Exit as soon as the command is done: left to itself, Node frees its heap page by page before it
+// exits (~30 ms after a build). Nothing is cut short: main() has awaited the command's work, stdout
+// and stderr are synchronous on Linux (files, pipes, terminals), 'exit' handlers (the code cache
+// above) still run, and what outlives a command (a container's monitor) is a detached process.
+main(process.argv.slice(2)).then((code) => process.exit(code));

@@ -295,7 +295,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     if (needImage) emit({ type: 'vertex.started', digest: exportDigest, time: te, name: 'exporting to image' });
     // the steps' layers are written now, the final stage's only (solver/ops/layers.ts)
     const layers = await resolveLayers(deps, result.layers);
-    for (const l of layers) await lease.add(l.descriptor.digest);
+    await lease.add(...layers.map((l) => l.descriptor.digest)); // one write for all
     if (needImage && layers.length) emit({ type: 'vertex.log', digest: exportDigest, time: now(), stream: 'stdout', data: Buffer.from(`exporting layers ${((now() - te) / 1000).toFixed(1)}s done\n`) });
     const fin = finalizeConfig(conv.config, layers, created, sdeTime);
     if (opts.cacheTo?.type === 'inline' && solved) {

@@ -1,7 +1,7 @@
 import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, KilnError, NotFoundError } from '../diagnostics/errors.js';
-import { writeFileAtomic } from '../util/atomic-file.js';
+import { writeFileAtomicSync } from '../util/atomic-file.js';
 import { withLock } from '../util/lock-file.js';
 import { processAlive } from '../util/process.js';
 import { syncSnapshotTree } from './sync.js';
@@ -96,9 +96,9 @@ export abstract class BaseSnapshotter implements Snapshotter {
     return this.ready;
   }
 
-  private async readMeta(): Promise<MetadataFile> {
+  private readMeta(): MetadataFile {
     try {
-      const m = JSON.parse(await fs.readFile(this.metaFile, 'utf8')) as MetadataFile;
+      const m = JSON.parse(readFileSync(this.metaFile, 'utf8')) as MetadataFile;
       if (m.version !== 1 || typeof m.nextId !== 'number' || typeof m.snapshots !== 'object') {
         throw new KilnError('SNAPSHOT_METADATA_CORRUPT', `${this.metaFile}: unknown format`);
       }
@@ -110,15 +110,19 @@ export abstract class BaseSnapshotter implements Snapshotter {
     }
   }
 
-  /** Read-modify-write of the metadata under the lock. */
+  /**
+   * Read-modify-write of the metadata under the lock. The file is read and written with synchronous
+   * calls (a few KB, two fsyncs): an update happens up to four times per build step, and the thread
+   * pool's round trips made each take 4-7 ms instead of ~2.
+   */
   protected async update<T>(fn: (m: MetadataFile) => T | Promise<T>): Promise<T> {
     return withLock(this.lockFile, async () => {
-      const m = await this.readMeta();
+      const m = this.readMeta();
       const before = JSON.stringify(m);
       const out = await fn(m);
       // Compact JSON, serialised once: the file holds every snapshot, so each change costs O(n).
       const after = JSON.stringify(m);
-      if (after !== before) await writeFileAtomic(this.metaFile, after);
+      if (after !== before) writeFileAtomicSync(this.metaFile, after);
       return out;
     }, { timeoutMs: 120_000 });
   }
@@ -171,7 +175,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
 
   private async get(keyOrName: string): Promise<{ rec: SnapshotRecord; meta: MetadataFile }> {
     await this.init();
-    const meta = await this.readMeta();
+    const meta = this.readMeta();
     const rec = meta.snapshots[keyOrName];
     if (!rec || rec.preparing !== undefined) throw new NotFoundError(`snapshot ${JSON.stringify(keyOrName)} not found`, { code: 'SNAPSHOT_NOT_FOUND' });
     return { rec, meta };
@@ -318,7 +322,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
 
   async list(): Promise<SnapshotInfo[]> {
     await this.init();
-    const meta = await this.readMeta();
+    const meta = this.readMeta();
     return Object.entries(meta.snapshots)
       .filter(([, r]) => r.preparing === undefined)
       .map(([k, r]) => toInfo(k, r))

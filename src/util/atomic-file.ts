@@ -1,5 +1,6 @@
 /** Durable small-file writes: temp file in the same directory, fsync, rename, fsync the directory. */
 import { randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { processAlive } from './process.js';
@@ -25,6 +26,38 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, m
     throw err;
   }
   await fsyncDir(dir);
+}
+
+/**
+ * writeFileAtomic for a small file in a directory that exists, without the thread pool: the same
+ * steps as synchronous calls (~1 ms of blocking for the two fsyncs, against ~2x that in round
+ * trips). For metadata rewritten under a lock several times per build step.
+ */
+export function writeFileAtomicSync(file: string, data: string | Uint8Array, mode = 0o644): void {
+  const dir = path.dirname(file);
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const fd = openSync(tmp, 'wx', mode);
+  try {
+    const buf = typeof data === 'string' ? Buffer.from(data) : data;
+    for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
+    fsyncSync(fd);
+    closeSync(fd);
+    renameSync(tmp, file);
+  } catch (err) {
+    try {
+      closeSync(fd);
+    } catch {
+      /* closed already */
+    }
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+  const dfd = openSync(dir, 'r');
+  try {
+    fsyncSync(dfd);
+  } finally {
+    closeSync(dfd);
+  }
 }
 
 /** fsync a directory, so a rename or create in it survives a crash. */

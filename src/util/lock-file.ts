@@ -5,6 +5,7 @@
  * A lock whose owner process is gone (kill -9) is stale and broken; breaking goes through a second
  * O_EXCL "breaker" file so two waiters cannot both break and then remove each other's fresh lock.
  */
+import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import { KilnError } from '../diagnostics/errors.js';
@@ -20,19 +21,24 @@ export interface LockOptions {
 const HOST = os.hostname();
 
 
-async function tryCreate(file: string): Promise<boolean> {
+/**
+ * Create the lock file, or false when it exists. Synchronous: three tiny syscalls, cheaper than three
+ * round trips through libuv's thread pool (metadata updates take this lock several times per step).
+ */
+function tryCreate(file: string): boolean {
+  let fd: number;
   try {
-    const fh = await fs.open(file, 'wx', 0o644);
-    try {
-      await fh.writeFile(`${process.pid} ${HOST} ${Date.now()}\n`);
-    } finally {
-      await fh.close();
-    }
-    return true;
+    fd = openSync(file, 'wx', 0o644);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw err;
   }
+  try {
+    writeSync(fd, `${process.pid} ${HOST} ${Date.now()}\n`);
+  } finally {
+    closeSync(fd);
+  }
+  return true;
 }
 
 async function isStale(file: string, staleMs: number): Promise<string | undefined> {
@@ -57,7 +63,7 @@ async function isStale(file: string, staleMs: number): Promise<string | undefine
 
 async function breakStale(file: string, staleText: string): Promise<void> {
   const breaker = `${file}.break`;
-  if (!(await tryCreate(breaker))) {
+  if (!tryCreate(breaker)) {
     // someone else is breaking it; a breaker left by a killed process is removed after 5 s
     try {
       const st = await fs.stat(breaker);
@@ -81,12 +87,12 @@ export async function acquireLock(file: string, options: LockOptions = {}): Prom
   const start = Date.now();
   let delay = 2;
   for (;;) {
-    if (await tryCreate(file)) {
+    if (tryCreate(file)) {
       let released = false;
       return async () => {
         if (released) return;
         released = true;
-        await fs.rm(file, { force: true });
+        rmSync(file, { force: true });
       };
     }
     const stale = await isStale(file, staleMs);

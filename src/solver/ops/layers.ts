@@ -61,9 +61,12 @@ async function writePending(deps: WorkerDeps, snapshot: string): Promise<Written
   return written;
 }
 
-const writers = () => new PQueue({ concurrency: Math.max(1, os.availableParallelism()) });
+const writers = () => new PQueue({ concurrency: Math.max(4, os.availableParallelism()) });
 
-/** Every layer of a chain as a blob; pending ones written side by side (one per core). */
+/**
+ * Every layer of a chain as a blob; pending ones written side by side (at least four: a small
+ * layer's write is mostly waiting on fsyncs, a big one's mostly this thread's tar and hash).
+ */
 export async function resolveLayers(deps: WorkerDeps, layers: readonly StepLayer[], q: PQueue = writers()): Promise<LayerRef[]> {
   if (!layers.some(isPendingLayer)) return layers as LayerRef[];
   return Promise.all(layers.map((l) => (isPendingLayer(l) ? q.add(() => resolveLayer(deps, l)) : l)));
@@ -97,10 +100,13 @@ export async function resolveRecords(deps: WorkerDeps, records: readonly CacheRe
 export async function writeBackLayers(deps: WorkerDeps, cache: CacheStore, keys: Iterable<CacheKey>): Promise<void> {
   const wm = written.get(deps);
   if (!wm?.size) return;
-  for (const key of keys) {
-    const rec = await cache.get(key);
-    if (!rec || !rec.result.layers.some((l) => isPendingLayer(l) && wm.has(l.pending))) continue;
-    const layers = rec.result.layers.map((l) => (isPendingLayer(l) ? (wm.get(l.pending) ?? l) : l));
-    await cache.put({ ...rec, result: { ...rec.result, layers } });
-  }
+  // one file per record: side by side
+  await Promise.all(
+    [...keys].map(async (key) => {
+      const rec = await cache.get(key);
+      if (!rec || !rec.result.layers.some((l) => isPendingLayer(l) && wm.has(l.pending))) return;
+      const layers = rec.result.layers.map((l) => (isPendingLayer(l) ? (wm.get(l.pending) ?? l) : l));
+      await cache.put({ ...rec, result: { ...rec.result, layers } });
+    }),
+  );
 }

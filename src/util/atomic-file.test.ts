@@ -1,0 +1,38 @@
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { writeFileAtomic, writeFileAtomicSync } from './atomic-file.js';
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'kiln-atomic-'));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+describe.each([
+  ['writeFileAtomic', (f: string, d: string, mode?: number) => writeFileAtomic(f, d, mode)],
+  ['writeFileAtomicSync', async (f: string, d: string, mode?: number) => writeFileAtomicSync(f, d, mode)],
+])('%s', (_name, write) => {
+  it('replaces the file whole, with the mode asked for, and leaves no temporary file', async () => {
+    const f = path.join(dir, 'meta.json');
+    writeFileSync(f, 'old contents that are longer than the new ones');
+    await write(f, '{"v":2}', 0o600);
+    expect(readFileSync(f, 'utf8')).toBe('{"v":2}');
+    expect(statSync(f).mode & 0o777).toBe(0o600);
+    expect(readdirSync(dir)).toEqual(['meta.json']);
+  });
+
+  it('writes a large buffer completely', async () => {
+    const f = path.join(dir, 'big');
+    const data = 'x'.repeat(3 << 20);
+    await write(f, data);
+    expect(statSync(f).size).toBe(data.length);
+  });
+});
+
+it('writeFileAtomicSync fails on a missing directory and creates nothing', () => {
+  const f = path.join(dir, 'missing', 'meta.json');
+  expect(() => writeFileAtomicSync(f, 'x')).toThrow(/ENOENT/);
+  expect(readdirSync(dir)).toEqual([]);
+});
