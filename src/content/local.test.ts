@@ -38,6 +38,17 @@ describe('LocalContentStore on disk', () => {
     expect(await fs.readdir(path.join(dir, 'content', 'ingest'))).toEqual([]);
   });
 
+  it('stores data in memory that it already has without writing an ingest file', async () => {
+    const store = await LocalContentStore.open(dir);
+    const first = await store.put('{"config":1}');
+    // an ingest directory that cannot be written to: any attempt to write would fail
+    const ingest = path.join(dir, 'content', 'ingest');
+    await fs.rm(ingest, { recursive: true });
+    await fs.writeFile(ingest, 'not a directory');
+    expect(await store.put(Buffer.from('{"config":1}'))).toEqual(first);
+    await expect(store.put('{"config":2}')).rejects.toThrow();
+  });
+
   it('detects a blob changed on disk and never serves it', async () => {
     const store = await LocalContentStore.open(dir);
     const data = Buffer.alloc(3 << 20, 7);
