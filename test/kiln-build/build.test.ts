@@ -330,6 +330,34 @@ CMD ["cat", "/srv/out.txt"]
     expect(snapshotNames(root2).some((n) => n.startsWith('build-'))).toBe(false);
   });
 
+  it('with a selection memo written, a no-op rebuild runs nothing; an edit that keeps size and times is still seen', async () => {
+    const root2 = path.join(tmp, 'memo-root');
+    const dir = path.join(tmp, 'memo');
+    importBusybox(root2);
+    write(dir, { Dockerfile: 'FROM busybox\nCOPY src /src\nRUN cat /src/a.txt > /seen\n', 'src/a.txt': 'one\n', 'src/d/b.txt': 'b\n' });
+    // a context last edited a while ago (a memo is only written for one that is not being edited)
+    const past = new Date('2026-01-01T00:00:00Z');
+    const age = (p: string): void => {
+      if (statSync(p).isDirectory()) for (const n of readdirSync(p)) age(path.join(p, n));
+      utimesSync(p, past, past);
+    };
+    age(dir);
+    const build = async () => {
+      const b = await kiln(root2, 'build', '--progress', 'rawjson', '-t', 'e2e:memo', dir);
+      expect(b.code, b.stderr).toBe(0);
+      return { ran: ran(events(b.stderr)), seen: (await kiln(root2, 'run', '--rm', 'e2e:memo', 'cat', '/seen')).stdout };
+    };
+    expect((await build()).seen).toBe('one\n');
+    const memos = () => readdirSync(path.join(root2, 'meta', 'context-cache')).filter((f) => f.endsWith('.memo'));
+    expect(memos()).toHaveLength(1);
+    expect((await build()).ran).toEqual([]);
+    writeFileSync(path.join(dir, 'src', 'a.txt'), 'two\n');
+    age(dir);
+    const changed = await build();
+    expect(changed.ran).toHaveLength(2);
+    expect(changed.seen).toBe('two\n');
+  });
+
   it('COPY cannot follow a context symlink out of the context', async () => {
     const dir = path.join(tmp, 'escape');
     write(dir, { Dockerfile: 'FROM busybox\nCOPY link /x\n' });
