@@ -87,9 +87,14 @@ export function cgroupDirs(rel: string): CgroupDir[] {
   return out;
 }
 
-async function readNum(file: string, key: string): Promise<number> {
+/**
+ * A counter from a cgroup file. Read synchronously: cgroupfs answers from memory in microseconds,
+ * and the OOM watch reads it every 20 ms per running container, where four thread-pool round trips
+ * a read cost ~0.17 ms of this thread each time (34 ms of S1's 0.5 s of CPU).
+ */
+function readNum(file: string, key: string): number {
   try {
-    const m = new RegExp(`^${key} (\\d+)$`, 'm').exec(await fs.readFile(file, 'utf8'));
+    const m = new RegExp(`^${key} (\\d+)$`, 'm').exec(readFileSync(file, 'utf8'));
     return m ? Number(m[1]) : 0;
   } catch {
     return 0;

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { writeFileAtomic, writeFileAtomicSync } from './atomic-file.js';
+import { writeFileAtomic, writeSmallFileAtomic } from './atomic-file.js';
 
 let dir: string;
 beforeEach(() => {
@@ -12,7 +12,7 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 describe.each([
   ['writeFileAtomic', (f: string, d: string, mode?: number) => writeFileAtomic(f, d, mode)],
-  ['writeFileAtomicSync', async (f: string, d: string, mode?: number) => writeFileAtomicSync(f, d, mode)],
+  ['writeSmallFileAtomic', (f: string, d: string, mode?: number) => writeSmallFileAtomic(f, d, mode)],
 ])('%s', (_name, write) => {
   it('replaces the file whole, with the mode asked for, and leaves no temporary file', async () => {
     const f = path.join(dir, 'meta.json');
@@ -31,8 +31,8 @@ describe.each([
   });
 });
 
-it('writeFileAtomicSync fails on a missing directory and creates nothing', () => {
+it('writeSmallFileAtomic fails on a missing directory and creates nothing', async () => {
   const f = path.join(dir, 'missing', 'meta.json');
-  expect(() => writeFileAtomicSync(f, 'x')).toThrow(/ENOENT/);
+  await expect(writeSmallFileAtomic(f, 'x')).rejects.toThrow(/ENOENT/);
   expect(readdirSync(dir)).toEqual([]);
 });
