@@ -41,17 +41,21 @@ export async function writeSmallFileAtomic(file: string, data: string | Uint8Arr
   const dir = path.dirname(file);
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   const fd = openSync(tmp, 'wx', mode);
+  let open = true; // never close twice: the thread pool may have reused the number meanwhile
   try {
     const buf = typeof data === 'string' ? Buffer.from(data) : data;
     for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
     await fsyncFd(fd);
+    open = false;
     closeSync(fd);
     renameSync(tmp, file);
   } catch (err) {
-    try {
-      closeSync(fd);
-    } catch {
-      /* closed already */
+    if (open) {
+      try {
+        closeSync(fd);
+      } catch {
+        /* the error that matters is err */
+      }
     }
     rmSync(tmp, { force: true });
     throw err;
