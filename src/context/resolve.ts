@@ -47,8 +47,12 @@ export async function resolveInRoot(
   root: string,
   rel: string,
   followFinal: boolean,
-  /** Told every path looked at (root-relative, '' for the root) and what lstat said. */
-  seen: (rel: string, st: Stats) => void = () => {},
+  /**
+   * Told every component looked at (root-relative) and what lstat said, `result` false: only its
+   * identity and type decide where `rel` leads, not its other entries. Then the result itself
+   * (the root too, when `rel` leads there) with `result` true.
+   */
+  seen: (rel: string, st: Stats, result: boolean) => void = () => {},
 ): Promise<Resolved | null> {
   const queue = rel.split('/').filter((s) => s !== '' && s !== '.');
   const resolved: string[] = [];
@@ -60,13 +64,12 @@ export async function resolveInRoot(
     if (isMissing(err)) return null;
     throw err;
   }
-  seen('', st);
   while (queue.length > 0) {
     const c = queue.shift()!;
     if (c === '..') {
       resolved.pop();
       st = await lstat(path.join(root, ...resolved));
-      seen(resolved.join('/'), st);
+      if (resolved.length > 0) seen(resolved.join('/'), st, false);
       continue;
     }
     const candidate = path.join(root, ...resolved, c);
@@ -76,7 +79,7 @@ export async function resolveInRoot(
       if (isMissing(err)) return null;
       throw err;
     }
-    seen([...resolved, c].join('/'), st);
+    seen([...resolved, c].join('/'), st, false);
     if (st.isSymbolicLink() && (queue.length > 0 || followFinal)) {
       if (++links > MAX_SYMLINKS) {
         throw new KilnError('CONTEXT_SYMLINK_LOOP', `too many levels of symbolic links resolving "${rel}"`, {
@@ -86,14 +89,12 @@ export async function resolveInRoot(
       const target = await readlink(candidate);
       if (target.startsWith('/')) resolved.length = 0;
       queue.unshift(...target.split('/').filter((s) => s !== '' && s !== '.'));
-      if (resolved.length === 0) {
-        st = await lstat(root);
-        seen('', st);
-      }
+      if (resolved.length === 0) st = await lstat(root);
       continue;
     }
     resolved.push(c);
     if (queue.length > 0 && !st.isDirectory()) return null;
   }
+  seen(resolved.join('/'), st, true);
   return { rel: resolved.join('/'), st };
 }

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cacheFileFor, pruneContextCaches } from './cache.js';
+import { isNotFound } from '../diagnostics/errors.js';
 import { hashContextPaths } from './source.js';
 import type { ContextSelection } from './types.js';
 
@@ -63,8 +64,8 @@ describe('selection memo', () => {
     expect(again.stats.memoHits).toBe(1);
     expect(again.stats.readdir).toBe(0);
     expect(again.stats.filesRead).toBe(0);
-    // root, src, src/app, src/lib, src/entry, three files
-    expect(again.stats.lstat).toBe(8);
+    // src, src/app, src/lib, src/entry, three files (the root is only passed through)
+    expect(again.stats.lstat).toBe(7);
     expect(again.digest).toBe(first.digest);
     expect(again.count).toBe(first.files.length);
     expect(again.files).toEqual(first.files);
@@ -115,6 +116,30 @@ describe('selection memo', () => {
       expect(third.digest).toBe(walked.digest);
     });
   }
+
+  it('a file added beside the selected directory does not cost the memo; one added inside does', async () => {
+    await hashContextPaths(ctx, [sel(['src/app'])], { ignore: [], root });
+    await put('NEWS.md', 'n\n'); // the root's and src's mtimes change: neither is read for src/app
+    await put('src/other.txt', 'o\n');
+    expect((await hashContextPaths(ctx, [sel(['src/app'])], { ignore: [], root })).stats.memoHits).toBe(1);
+    await put('src/app/new.ts', 'x\n');
+    await settle();
+    const { remembered, walked } = await both([sel(['src/app'])]);
+    expect(remembered.stats.memoHits).toBe(0);
+    expect(remembered.files.map((f) => f.path)).toContain('src/app/new.ts');
+    expect(remembered.digest).toBe(walked.digest);
+  });
+
+  it('sees a directory on the way to a source moved out and replaced by a link to it (never follows it out)', async () => {
+    await hashContextPaths(ctx, [sel(['src/app/main.ts'])], { ignore: [], root });
+    // the same inodes, now outside the context: the kernel's lstat through the link finds them,
+    // but inside the context the absolute link means <ctx>/<tmp>/outside-src: not there
+    const outside = path.join(tmp, 'outside-src');
+    await rename(path.join(ctx, 'src'), outside);
+    await symlink(outside, path.join(ctx, 'src'));
+    await settle();
+    await expect(hashContextPaths(ctx, [sel(['src/app/main.ts'])], { ignore: [], root })).rejects.toSatisfy(isNotFound);
+  });
 
   it('follows a source that is a symlink: a changed link target is seen', async () => {
     await hashContextPaths(ctx, [sel(['src/entry'])], { ignore: [], root });

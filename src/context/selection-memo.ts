@@ -8,15 +8,20 @@
  * no directory digests).
  *
  * Why the recorded paths suffice: the directories read are recorded too, and adding, removing or
- * renaming an entry changes its directory's mtime; a changed type means a new entry. The same
- * timestamp rule as the digest cache applies (see RACY_WINDOW_MS in source.ts): a memo is written
- * only when every recorded path was last modified long enough before the walk began, so a change
- * after the walk always shows a newer mtime.
+ * renaming an entry changes its directory's mtime; a changed type means a new entry. The
+ * directories and links passed through on the way to a source (`src` for `COPY src/app`) are not
+ * read: only their inode and type are kept, so a file added beside `src/app` costs nothing, while
+ * `src` replaced by a link or another directory is seen (the context root is kept only when a
+ * source leads to it). The same timestamp rule as the digest cache applies to the rest (see
+ * RACY_WINDOW_MS in source.ts): a memo is written only when every fully recorded path was last
+ * modified long enough before the walk began, so a change after the walk always shows a newer
+ * mtime.
  *
  * File: `<context cache file>.<selection key>.memo` beside the digest cache, written atomically:
  *   u32 LE header length, header JSON ({v, ctx, key, digest, count, paths}),
  *   u32 LE files length, files JSON (ContextFile[], parsed only when asked for),
- *   7 float64 per path (STAT_FIELDS).
+ *   7 float64 per path (STAT_FIELDS; a directory or link only passed through on the way to a source
+ *   keeps just its inode and file type, the other fields IDENTITY_ONLY).
  * Anything unreadable, of another version, or for another context or key is ignored.
  */
 import { createHash } from 'node:crypto';
@@ -49,8 +54,24 @@ export function memoFileFor(digestCacheFile: string, key: string): string {
   return digestCacheFile.replace(/\.json$/, '') + `.${key}.memo`;
 }
 
-function putStat(out: Float64Array, i: number, st: Stats): void {
+/** A path a selection's hashing looked at; `full` false: only its identity and type matter. */
+export interface SeenPath {
+  st: Stats;
+  full: boolean;
+}
+
+/** Marks an entry whose inode and type are all that is compared (a size is never negative). */
+const IDENTITY_ONLY = -1;
+const S_IFMT = 0o170000;
+
+function putStat(out: Float64Array, i: number, { st, full }: SeenPath): void {
   const o = i * STAT_FIELDS;
+  if (!full) {
+    out.fill(IDENTITY_ONLY, o, o + STAT_FIELDS);
+    out[o + 3] = st.ino;
+    out[o + 4] = st.mode & S_IFMT;
+    return;
+  }
   out[o] = st.size;
   out[o + 1] = st.mtimeMs;
   out[o + 2] = st.ctimeMs;
@@ -62,6 +83,7 @@ function putStat(out: Float64Array, i: number, st: Stats): void {
 
 function sameStat(v: Float64Array, i: number, st: Stats): boolean {
   const o = i * STAT_FIELDS;
+  if (v[o] === IDENTITY_ONLY) return v[o + 3] === st.ino && v[o + 4] === (st.mode & S_IFMT);
   return (
     v[o] === st.size &&
     v[o + 1] === st.mtimeMs &&
@@ -133,7 +155,7 @@ export async function rememberSelection(
   ctx: string,
   key: string,
   result: ContextHashResult,
-  visited: ReadonlyMap<string, Stats>,
+  visited: ReadonlyMap<string, SeenPath>,
 ): Promise<void> {
   const paths = [...visited.keys()];
   const stats = new Float64Array(paths.length * STAT_FIELDS);

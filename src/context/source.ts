@@ -22,7 +22,7 @@ import { PatternMatcher, readDockerignore } from './dockerignore.js';
 import type { MatchState } from './dockerignore.js';
 import { BadPattern, filepathMatch } from './filepath-match.js';
 import { cleanInRoot, resolveInRoot } from './resolve.js';
-import { memoFileFor, recallSelection, rememberSelection, selectionKey } from './selection-memo.js';
+import { memoFileFor, recallSelection, rememberSelection, selectionKey, type SeenPath } from './selection-memo.js';
 import type { ContextFile, ContextFileType, ContextHashResult, ContextSelection } from './types.js';
 
 export interface ContextSourceOptions {
@@ -62,15 +62,20 @@ interface Entry {
   unsettled?: boolean;
 }
 
-/** The paths one hash() call looked at, and whether its result may be remembered. */
+/**
+ * The paths one hash() call looked at, and whether its result may be remembered. `full` false: a
+ * directory or link passed through on the way to a source, whose identity and type are all that
+ * decide the result (a file added beside `src/app` does not change `COPY src/app`).
+ */
 class Visit {
-  readonly seen = new Map<string, Stats>();
+  readonly seen = new Map<string, SeenPath>();
   settled = true;
   constructor(private readonly since: number) {}
 
-  see = (rel: string, st: Stats): void => {
-    this.seen.set(rel, st);
-    if (st.mtimeMs >= this.since - RACY_WINDOW_MS) this.settled = false;
+  see = (rel: string, st: Stats, full = true): void => {
+    const was = this.seen.get(rel);
+    this.seen.set(rel, { st, full: full || !!was?.full });
+    if (full && st.mtimeMs >= this.since - RACY_WINDOW_MS) this.settled = false;
   };
 }
 
