@@ -13,7 +13,7 @@
  * Reads are verified: `get` re-hashes while streaming and holds back the final chunk until the digest
  * matched, so a blob that was changed on disk fails with CONTENT_CORRUPT and is never delivered whole.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -21,7 +21,7 @@ import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { fsyncDir } from '../util/atomic-file.js';
 import { processAlive } from '../util/process.js';
 import { KilnError, NotFoundError, InvalidArgumentError } from '../diagnostics/errors.js';
-import { digestHex, isDigest, parseDigest } from '../image/digest.js';
+import { digestHex, isDigest, parseDigest, sha256Digest } from '../image/digest.js';
 import type { Descriptor, Digest } from '../image/types.js';
 import type { BlobInfo, ContentStore } from './types.js';
 import { Verifier, VerifyError } from './verifier.js';
@@ -163,7 +163,7 @@ export class LocalContentStore implements ContentStore {
       expected.digest !== undefined
         ? checkDigest(expected.digest)
         : inMemory
-          ? (`sha256:${createHash('sha256').update(source).digest('hex')}` as Digest)
+          ? sha256Digest(source)
           : undefined;
     const expSize = expected.size;
     if (expSize !== undefined && (!Number.isSafeInteger(expSize) || expSize < 0)) {

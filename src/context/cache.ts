@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import { readFile, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { writeFileAtomic } from '../util/atomic-file.js';
+import { cleanAtomicTemps, writeFileAtomic } from '../util/atomic-file.js';
 
 /** v2: one flat array (JSON parses it ~3x faster than v1's object of 20,000 [key, digest] pairs). */
 const VERSION = 2;
@@ -61,14 +61,15 @@ export async function pruneContextCaches(kilnRoot: string, o: { all?: boolean } 
       }
     }
   }
+  // temp files of atomic writes: a running build's are kept, those of killed writers go
+  await cleanAtomicTemps(dir);
   let files = 0;
   let bytes = 0;
   for (const n of names) {
-    if (live.has(n.slice(0, n.indexOf('.')))) continue;
+    if (n.startsWith('.') || live.has(n.slice(0, n.indexOf('.')))) continue;
     const f = path.join(dir, n);
     const st = await stat(f).catch(() => null);
     if (!st) continue;
-    if (n.startsWith('.') && Date.now() - st.mtimeMs < 60_000) continue; // a build writing it now
     await rm(f, { force: true });
     bytes += st.size;
     files++;

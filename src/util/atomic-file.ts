@@ -8,10 +8,14 @@ import { processAlive } from './process.js';
 
 const fsyncFd = promisify(fsync);
 
+/** `.<name>.<pid>.<rand>.tmp` beside `file`: the name cleanAtomicTemps knows a writer's leftovers by. */
+const tempPath = (file: string): string =>
+  path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+
 export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
   const dir = path.dirname(file);
   await fs.mkdir(dir, { recursive: true });
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const tmp = tempPath(file);
   const fh = await fs.open(tmp, 'wx', mode);
   try {
     await fh.writeFile(data);
@@ -39,7 +43,7 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, m
  */
 export async function writeSmallFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
   const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const tmp = tempPath(file);
   const fd = openSync(tmp, 'wx', mode);
   let open = true; // never close twice: the thread pool may have reused the number meanwhile
   try {
