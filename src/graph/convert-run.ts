@@ -74,7 +74,10 @@ export function convertRun(ctx: ConvertContext, d: DispatchState, c: RunInstruct
   const name = prefixCommand(d, uppercaseCmd(displayExpand(ctx, d, customName, true)));
   const m = meta(ctx, d, c);
   if (ctx.proxyEnv) m.proxyEnv = { ...ctx.proxyEnv };
-  const argNames = [...new Set(d.buildArgs.filter((a) => a.value !== undefined).map((a) => a.key))];
+  // the names whose value in env is the ARG's (an ENV after it may have set another)
+  const env = stateEnv(d);
+  const argValues = new Map(d.buildArgs.filter((a) => a.value !== undefined).map((a) => [a.key, a.value]));
+  const argNames = [...argValues].filter(([k, v]) => env.get(k) === v).map(([k]) => k);
   if (argNames.length) m.args = argNames;
   const root = ctx.builder.add(op, inputs.list, name, [c.range], m);
   d.state = { ...d.state, root };

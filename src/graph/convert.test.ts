@@ -97,6 +97,11 @@ describe('ARG scoping', () => {
     expect(r.config.config!.Env).toContain('V=env');
   });
 
+  it("names the env entries a build ARG set (for cache-miss reasons), not those an ENV set after it", async () => {
+    const r = await plan('FROM alpine\nARG A=1 B=2\nENV B=3\nRUN x\n', { buildArgs: { A: 'cli' } });
+    expect(byName(r, 'RUN x').meta?.args).toEqual(['A']);
+  });
+
   it('a changed ARG changes only vertices after its declaration', async () => {
     const text = 'FROM alpine\nRUN before\nARG X=1\nCOPY a /a\nRUN after\n';
     const a = await plan(text);

@@ -40,11 +40,13 @@ function keyedOp(op: ExecOp): unknown {
   };
 }
 
-function envComponents(env: readonly string[]): Record<string, string> {
+/** `env:NAME` / `arg:NAME` key components (`args`: the names a build ARG set), for "ARG X changed". */
+function envComponents(env: readonly string[], args: readonly string[] = []): Record<string, string> {
   const out: Record<string, string> = {};
   for (const e of env) {
     const eq = e.indexOf('=');
-    out[`env:${eq < 0 ? e : e.slice(0, eq)}`] = eq < 0 ? '' : e.slice(eq + 1);
+    const name = eq < 0 ? e : e.slice(0, eq);
+    out[`${args.includes(name) ? 'arg' : 'env'}:${name}`] = eq < 0 ? '' : e.slice(eq + 1);
   }
   return out;
 }
@@ -77,7 +79,7 @@ export class ExecHandler implements OpHandler<Vertex> {
     const op = (ctx.vertex as ExecVertex).op;
     return {
       digest: digestOf({ kind: 'exec', op: keyedOp(op) }),
-      components: { 'op:command': op.args.join(' '), 'op:user': op.user, 'op:workdir': op.cwd, ...envComponents(op.env) },
+      components: { 'op:command': op.args.join(' '), 'op:user': op.user, 'op:workdir': op.cwd, ...envComponents(op.env, ctx.vertex.meta?.args) },
     };
   }
 
