@@ -194,6 +194,8 @@ describe('local cache export/import', () => {
     expect(() => parseCacheTo('type=local,dest=/tmp/c,mode=all')).toThrow(/mode must be min or max/);
     expect(parseCacheTo('type=registry,ref=127.0.0.1:5000/cache:ci,mode=max')).toEqual({ type: 'registry', ref: '127.0.0.1:5000/cache:ci', mode: 'max' });
     expect(parseCacheFrom('127.0.0.1:5000/cache:ci')).toEqual({ type: 'registry', ref: '127.0.0.1:5000/cache:ci' });
+    expect(() => parseCacheFrom('type=local,src')).toThrow(/--cache-from type=local,src: "src" is not KEY=VALUE/);
+    expect(() => parseCacheTo('type=local,=/tmp/c')).toThrow(/"=\/tmp\/c" is not KEY=VALUE/);
     expect(() => parseCacheTo('type=gha')).toThrow(/only type=local, type=registry and type=inline/);
     expect(parseCacheTo('type=inline')).toEqual({ type: 'inline', mode: 'min' });
     expect(() => parseCacheTo('type=inline,mode=max')).toThrow(/only mode=min/);

@@ -27,17 +27,15 @@ export type CacheFromSpec = { type: 'local'; src: string; tag?: string } | { typ
 
 function parseAttrs(flag: string, value: string): Map<string, string> {
   const m = new Map<string, string>();
-  for (const part of value.split(',')) {
+  const parts = value.split(',');
+  for (const [i, part] of parts.entries()) {
     if (!part) continue;
     const eq = part.indexOf('=');
-    if (eq <= 0) {
-      // `--cache-from DIR` is not a thing; buildx reads a bare value as a registry ref
-      m.set(m.size === 0 && !part.includes('=') ? 'ref' : part, eq === -1 ? part : part.slice(eq + 1));
-      continue;
-    }
-    m.set(part.slice(0, eq).trim(), part.slice(eq + 1));
+    // a bare value alone is a registry ref (buildx); anywhere else a part must be KEY=VALUE
+    if (eq === -1 && i === 0 && parts.length === 1) m.set('ref', part);
+    else if (eq <= 0) throw new CacheSpecError(`${flag} ${value}: "${part}" is not KEY=VALUE`);
+    else m.set(part.slice(0, eq).trim(), part.slice(eq + 1));
   }
-  void flag;
   return m;
 }
 
