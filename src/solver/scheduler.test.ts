@@ -130,6 +130,21 @@ describe('Solver', () => {
     expect(held.handler.maxRunning).toBe(1);
   });
 
+  it('starts stages in the order the target needs them: the first stage copied from starts first', async () => {
+    for (const concurrency of [1, 4]) {
+      const { handler, make } = setup();
+      const base = vtx({ name: 'base' });
+      const stages = ['s1', 's2', 's3', 's4'].map((n) => vtx({ name: n, inputs: [base], processMs: 10 }));
+      // FROM base; COPY --from=s1; COPY --from=s2; ... : each copy takes the previous state and a stage
+      let top = base;
+      stages.forEach((s, i) => (top = vtx({ name: `copy${i + 1}`, inputs: [top, s] })));
+      await make({ concurrency }).solve(graphOf(top), top.digest);
+      const started = [...handler.execCalls.keys()];
+      expect(started.filter((n) => n.startsWith('s'))).toEqual(['s1', 's2', 's3', 's4']);
+      expect(started.filter((n) => n.startsWith('copy'))).toEqual(['copy1', 'copy2', 'copy3', 'copy4']);
+    }
+  });
+
   it('never runs vertices the target does not reach', async () => {
     const { handler, make } = setup();
     const broken = vtx({ name: 'broken', fail: 'boom' });

@@ -52,6 +52,7 @@ export class Solver<V extends SolveVertex = SolveVertex> {
   private readonly queue: PQueue;
   private readonly abort = new AbortController();
   private readonly keys = new Singleflight<string, KeyInfo>();
+  private readonly keyInfos = new Map<string, KeyInfo>();
   private readonly results = new Singleflight<string, StepResult>();
   private readonly outcomes = new Map<string, VertexOutcome>();
   private readonly running = new Set<Promise<unknown>>();
@@ -60,6 +61,8 @@ export class Solver<V extends SolveVertex = SolveVertex> {
   private history: BuildHistory | undefined;
   private readonly historySteps: Record<string, HistoryStep> = {};
   private graph: VertexMap<V> = new Map();
+  /** Each vertex's place in the order a one-at-a-time build would need it (see needOrder). */
+  private order = new Map<string, number>();
 
   constructor(private readonly opts: SolverOptions<V>) {
     this.queue = new PQueue({ concurrency: Math.max(1, opts.concurrency ?? os.availableParallelism()) });
@@ -87,10 +90,15 @@ export class Solver<V extends SolveVertex = SolveVertex> {
    */
   async solve(graph: VertexMap<V>, target: string): Promise<SolveOutput> {
     this.graph = graph;
+    this.order = needOrder(graph, target);
     if (this.opts.history) this.history = await this.opts.history.store.load(this.opts.history.scope);
     let result: StepResult | undefined;
     let err: unknown;
     try {
+      // every key is known once the target's is: start what has to run in need order, so the stage
+      // a COPY --from needs first also starts (and ends) first
+      await this.keyOf(target);
+      for (const d of this.toRun(target)) void this.resultOf(d).catch(() => undefined);
       result = await this.resultOf(target);
     } catch (e) {
       err = e;
@@ -164,13 +172,19 @@ export class Solver<V extends SolveVertex = SolveVertex> {
     }
   }
 
-  /** Run `fn` in the queue, tracked so a failing build waits for it; refuses once aborted. */
-  private schedule<T>(fn: () => Promise<T>): Promise<T> {
+  /**
+   * Run `fn` for vertex `digest` in the queue, tracked so a failing build waits for it; refuses
+   * once aborted. Queued ops start in need order: of four stages a final stage copies from one
+   * after the other, the first one copied from starts first and so ends first, and its COPY runs
+   * while the others finish.
+   */
+  private schedule<T>(digest: string, fn: () => Promise<T>): Promise<T> {
     if (this.abort.signal.aborted) return Promise.reject(this.cancelError());
+    const priority = -(this.order.get(digest) ?? this.order.size);
     const p = this.queue.add(async () => {
       if (this.abort.signal.aborted) throw this.cancelError();
       return fn();
-    }) as Promise<T>;
+    }, { priority }) as Promise<T>;
     this.running.add(p);
     void p.then(
       () => this.running.delete(p),
@@ -201,7 +215,7 @@ export class Solver<V extends SolveVertex = SolveVertex> {
       const h = this.handler(v);
       let cm: CacheMap;
       try {
-        cm = await this.schedule(() => h.cacheMap(this.context(v, inputKeys)));
+        cm = await this.schedule(digest, () => h.cacheMap(this.context(v, inputKeys)));
       } catch (err) {
         if (isCanceled(err)) throw err;
         const verr = err instanceof VertexError ? err : new VertexError(v, err);
@@ -229,8 +243,27 @@ export class Solver<V extends SolveVertex = SolveVertex> {
           this.remember(v, info);
         }
       }
+      this.keyInfos.set(digest, info);
       return info;
     });
+  }
+
+  /**
+   * What resolving `target` loads or runs, in need order: the target and, down from it, the inputs
+   * of every step without a cache record (a cached step is restored, and its inputs are not needed).
+   * Call once the target's key is known.
+   */
+  private toRun(target: string): string[] {
+    const seen = new Set<string>();
+    const walk = [target];
+    while (walk.length) {
+      const d = walk.pop()!;
+      if (seen.has(d)) continue;
+      seen.add(d);
+      if (this.keyInfos.get(d)?.record) continue;
+      walk.push(...this.vertex(d).inputs);
+    }
+    return [...seen].sort((a, b) => (this.order.get(a) ?? 0) - (this.order.get(b) ?? 0));
   }
 
   private remember(v: V, info: KeyInfo): void {
@@ -267,7 +300,7 @@ export class Solver<V extends SolveVertex = SolveVertex> {
     let started = 0;
     let result: StepResult;
     try {
-      result = await this.schedule(async () => {
+      result = await this.schedule(v.digest, async () => {
         started = this.now();
         if (!info.silentMiss) this.emit({ type: 'vertex.cacheMiss', digest: v.digest, time: started, name: v.name, reason });
         this.emit({ type: 'vertex.started', digest: v.digest, time: started, name: v.name, ...(v.ranges ? { ranges: v.ranges } : {}) });
@@ -326,6 +359,34 @@ export class Solver<V extends SolveVertex = SolveVertex> {
       inputs,
     });
   }
+}
+
+/**
+ * The vertices reachable from `target` numbered in the order a one-at-a-time build needs them:
+ * depth first, each vertex's inputs in their order before the vertex itself (post-order). A stage
+ * the first COPY --from names comes before one a later COPY names.
+ */
+export function needOrder(graph: VertexMap<SolveVertex>, target: string): Map<string, number> {
+  const order = new Map<string, number>();
+  const entered = new Set<string>();
+  // iterative: a long chain of steps must not overflow the stack
+  const stack: { digest: string; next: number }[] = [{ digest: target, next: 0 }];
+  entered.add(target);
+  while (stack.length) {
+    const top = stack[stack.length - 1]!;
+    const inputs = graph.get(top.digest)?.inputs ?? [];
+    if (top.next < inputs.length) {
+      const d = inputs[top.next++]!;
+      if (!entered.has(d)) {
+        entered.add(d);
+        stack.push({ digest: d, next: 0 });
+      }
+      continue;
+    }
+    stack.pop();
+    order.set(top.digest, order.size);
+  }
+  return order;
 }
 
 /** Convenience: one solve with a fresh Solver. */
