@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { readJsonFile as readJson, writeJsonAtomic } from '../util/atomic-file.js';
+import { readJsonFile as readJson, replaceFileUnsynced } from '../util/atomic-file.js';
 import type { BuildHistory, HistoryStep } from './types.js';
 
 /**
@@ -35,7 +35,8 @@ export class HistoryStore {
       updated: new Date().toISOString(),
       steps: { ...(old?.steps ?? {}), ...steps },
     };
-    await writeJsonAtomic(this.file(scope), merged);
+    // not synced: a history lost or torn by a power cut only costs the next build's explanations
+    replaceFileUnsynced(this.file(scope), `${JSON.stringify(merged, null, 2)}\n`);
   }
 }
 

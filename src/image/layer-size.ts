@@ -7,7 +7,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { createGunzip } from 'node:zlib';
 import type { ContentStore } from '../content/types.js';
-import { readJsonFile, writeJsonAtomic } from '../util/atomic-file.js';
+import { readJsonFile, replaceFileUnsynced } from '../util/atomic-file.js';
 import { withLock } from '../util/lock-file.js';
 import { isGzipLayerType } from './manifest.js';
 import type { Descriptor, Digest } from './types.js';
@@ -23,7 +23,8 @@ export async function recordLayerSizes(root: string, sizes: Record<string, numbe
   await fs.mkdir(path.join(root, 'meta'), { recursive: true });
   await withLock(path.join(root, 'meta', 'layer-sizes.lock'), async () => {
     const cur = await readLayerSizes(root);
-    await writeJsonAtomic(file(root), { ...cur, ...sizes });
+    // not synced: sizes lost or torn by a power cut are measured again from the blobs
+    replaceFileUnsynced(file(root), `${JSON.stringify({ ...cur, ...sizes }, null, 2)}\n`);
   });
 }
 

@@ -1,6 +1,6 @@
 /** Durable small-file writes: temp file in the same directory, fsync, rename, fsync the directory. */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsync, mkdirSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { promisify } from 'node:util';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -69,6 +69,24 @@ export async function writeSmallFileAtomic(file: string, data: string | Uint8Arr
     await fsyncFd(dfd);
   } finally {
     closeSync(dfd);
+  }
+}
+
+/**
+ * Replace `file` atomically for readers and against a kill, but not against a power loss: a temp file
+ * renamed over it with synchronous calls, no fsync. For files whose loss or truncation after a crash
+ * costs nothing but work, such as cache records (an unreadable record is a miss). Creates the
+ * directory when missing.
+ */
+export function replaceFileUnsynced(file: string, data: string | Uint8Array, mode = 0o644): void {
+  mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = tempPath(file);
+  try {
+    writeFileSync(tmp, data, { mode, flag: 'wx' });
+    renameSync(tmp, file);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
   }
 }
 
