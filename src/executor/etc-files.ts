@@ -1,4 +1,4 @@
-import { promises as fs } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, utimesSync, writeFileSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { cleanComponents, RootResolver } from '../diff/resolve.js';
 import type { ExecMount, ProcessSpec } from './types.js';
@@ -15,6 +15,14 @@ export function containerResolvConf(host: string, hostNetwork: boolean): string 
   return `${lines.join('\n').replace(/\n*$/, '')}\n`;
 }
 
+function lstatOrUndefined(p: string): Stats | undefined {
+  try {
+    return lstatSync(p);
+  } catch {
+    return undefined;
+  }
+}
+
 export interface EtcFiles {
   mounts: ExecMount[];
   /** Host paths of mount-point files that had to be created in the rootfs; remove them after the run. */
@@ -26,6 +34,9 @@ export interface EtcFiles {
 }
 
 /**
+ * Synchronous file calls throughout (a few tiny files per RUN: see OciRuntimeExecutor.run); only
+ * the path resolution inside the rootfs goes through the thread pool.
+ *
  * Like docker and BuildKit, every process gets its own /etc/hosts (localhost and its host name),
  * /etc/hostname and /etc/resolv.conf, bind-mounted from files in `dir`; writes to them never reach
  * the image. Skipped when the rootfs has no /etc (e.g. FROM scratch) or the caller mounts one itself.
@@ -36,40 +47,43 @@ export async function prepareEtcFiles(dir: string, rootPath: string, spec: Proce
   const resolver = new RootResolver(rootPath);
   const etcParts = await resolver.resolve(['etc'], true);
   const etc = resolver.abs(etcParts);
-  const st = await fs.lstat(etc).catch(() => undefined);
+  const st = lstatOrUndefined(etc);
   if (!st?.isDirectory()) return out;
   out.etc = { path: etc, atime: st.atime, mtime: st.mtime };
   if (upperDir) {
     const upperEtc = path.join(upperDir, ...etcParts);
-    if (!(await fs.lstat(upperEtc).catch(() => undefined))) out.copiedUp = upperEtc;
+    if (!lstatOrUndefined(upperEtc)) out.copiedUp = upperEtc;
   }
   const hostname = spec.hostname ?? 'localhost';
-  const hostResolv = await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => '');
+  let hostResolv = '';
+  try {
+    hostResolv = readFileSync('/etc/resolv.conf', 'utf8');
+  } catch {
+    /* none: an empty one */
+  }
   const files: Record<string, string> = {
     hosts: `127.0.0.1\tlocalhost ${hostname}\n${HOSTS_DEFAULTS.join('\n')}\n`,
     hostname: `${hostname}\n`,
     'resolv.conf': containerResolvConf(hostResolv, spec.network === 'host'),
   };
-  await fs.mkdir(dir, { recursive: true });
+  mkdirSync(dir, { recursive: true });
   for (const [name, text] of Object.entries(files)) {
     const destination = `/etc/${name}`;
     if (mounts.some((m) => path.posix.normalize(m.destination) === destination)) continue;
     const inRoot = resolver.abs(await resolver.resolve(cleanComponents(destination), false));
-    const existing = await fs.lstat(inRoot).catch(() => undefined);
+    const existing = lstatOrUndefined(inRoot);
     if (existing && !existing.isFile()) continue; // a symlink or directory there: leave the image's choice alone
     if (!existing) {
       // 'wx': if another container sharing this rootfs made it first, it is theirs to remove
-      const made = await fs.writeFile(inRoot, '', { flag: 'wx', mode: 0o644 }).then(
-        () => true,
-        (err: NodeJS.ErrnoException) => {
-          if (err.code === 'EEXIST') return false;
-          throw err;
-        },
-      );
-      if (made) out.stubs.push(inRoot);
+      try {
+        writeFileSync(inRoot, '', { flag: 'wx', mode: 0o644 });
+        out.stubs.push(inRoot);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
     }
     const source = path.join(dir, name);
-    await fs.writeFile(source, text, { mode: 0o644 });
+    writeFileSync(source, text, { mode: 0o644 });
     out.mounts.push({ destination, type: 'bind', source, options: ['rbind', 'rw'] });
   }
   return out;
@@ -83,10 +97,16 @@ export async function prepareEtcFiles(dir: string, rootPath: string, spec: Proce
 export async function removeEtcStubs(files: EtcFiles): Promise<void> {
   if (files.stubs.length === 0) return;
   for (const p of files.stubs) {
-    const st = await fs.lstat(p).catch(() => undefined);
-    if (st?.isFile() && st.size === 0) await fs.rm(p, { force: true });
+    const st = lstatOrUndefined(p);
+    if (st?.isFile() && st.size === 0) rmSync(p, { force: true });
   }
-  if (files.etc) await fs.utimes(files.etc.path, files.etc.atime, files.etc.mtime).catch(() => undefined);
+  if (files.etc) {
+    try {
+      utimesSync(files.etc.path, files.etc.atime, files.etc.mtime);
+    } catch {
+      /* gone with the rootfs */
+    }
+  }
 }
 
 /**
@@ -96,8 +116,11 @@ export async function removeEtcStubs(files: EtcFiles): Promise<void> {
  */
 export async function dropCopiedUpEtc(files: EtcFiles): Promise<void> {
   if (!files.copiedUp || files.stubs.length === 0) return;
-  const left = await fs.readdir(files.copiedUp).catch(() => undefined);
-  if (left && left.length === 0) await fs.rmdir(files.copiedUp).catch(() => undefined);
+  try {
+    if (readdirSync(files.copiedUp).length === 0) rmdirSync(files.copiedUp);
+  } catch {
+    /* gone, or in use */
+  }
 }
 
 /** The upper dir of an overlay rootfs mount, if it is one. */

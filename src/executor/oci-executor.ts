@@ -1,6 +1,6 @@
 import { spawn, type StdioOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, promises as fs } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, promises as fs, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -45,7 +45,12 @@ function signalName(code: number): string | undefined {
  * and whether the runtime reported an OOM kill (kiln-runtime logs "oom-kill: ..." as a warning).
  */
 async function readLog(file: string): Promise<{ errors: string[]; oomKill: boolean }> {
-  const text = await fs.readFile(file, 'utf8').catch(() => '');
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8'); // a few lines at most; read after every RUN
+  } catch {
+    /* no log */
+  }
   const errors: string[] = [];
   let oomKill = false;
   for (const line of text.split('\n')) {
@@ -89,8 +94,11 @@ export abstract class OciRuntimeExecutor implements Executor {
     const id = spec.id ?? randomBytes(16).toString('hex');
     if (!ID_RE.test(id)) throw new KilnError('RUNTIME_INVALID_ID', `invalid container id ${JSON.stringify(id)}`);
     signal?.throwIfAborted();
-    await fs.mkdir(this.stateDir, { recursive: true, mode: 0o700 });
-    const bundle = await fs.mkdtemp(path.join(this.stateDir, `${id.slice(0, 12)}-`));
+    // The bundle's few small files are made and removed with synchronous calls: when several RUNs
+    // start at once, each thread-pool round trip waits behind the others' and the last container
+    // started tens of milliseconds late.
+    mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
+    const bundle = mkdtempSync(path.join(this.stateDir, `${id.slice(0, 12)}-`));
     const cgroup = await Cgroup.create(`kiln/${id}`);
     let mounted: string | undefined;
     let etc: EtcFiles = { mounts: [], stubs: [] };
@@ -101,13 +109,13 @@ export abstract class OciRuntimeExecutor implements Executor {
       if (!rootPath) {
         if (rootfs.length === 0) throw new KilnError('RUNTIME_NO_ROOTFS', 'no rootfs mounts given');
         rootPath = path.join(bundle, 'rootfs');
-        await fs.mkdir(rootPath);
+        mkdirSync(rootPath);
         await mountAll(rootfs, rootPath);
         mounted = rootPath;
       }
       if (!readonly) etc = await prepareEtcFiles(path.join(bundle, 'etc'), rootPath, spec, mounts, overlayUpperDir(rootfs));
       const config = generateSpec({ spec: { ...spec, readonlyRootfs: readonly }, rootPath, mounts: [...etc.mounts, ...mounts], cgroupsPath: `kiln/${id}/ctr` });
-      await fs.writeFile(path.join(bundle, 'config.json'), JSON.stringify(config));
+      writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(config));
       const logFile = path.join(bundle, 'runtime.log');
       const pidFile = path.join(bundle, 'pid');
       const args = [...this.globalArgs(logFile), 'run', '--bundle', bundle, '--pid-file', pidFile, id];
@@ -123,7 +131,7 @@ export abstract class OciRuntimeExecutor implements Executor {
           await removeEtcStubs(etc).catch(() => undefined);
           if (mounted) await unmountAll(mounted).catch(() => undefined);
           await dropCopiedUpEtc(etc).catch(() => undefined);
-          await fs.rm(bundle, { recursive: true, force: true });
+          rmSync(bundle, { recursive: true, force: true });
         })(),
       ]);
     }

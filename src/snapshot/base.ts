@@ -1,4 +1,4 @@
-import { promises as fs, readFileSync } from 'node:fs';
+import { promises as fs, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, KilnError, NotFoundError } from '../diagnostics/errors.js';
 import { writeSmallFileAtomic } from '../util/atomic-file.js';
@@ -221,12 +221,15 @@ export abstract class BaseSnapshotter implements Snapshotter {
         const d = this.dirOf(r);
         try {
           // A folder left by a crashed process whose record never reached the disk may hold this id.
-          await fs.mkdir(d).catch(async (e: NodeJS.ErrnoException) => {
-            if (e.code !== 'EEXIST') throw e;
+          // Synchronous mkdirs: other updates wait for this one's lock.
+          try {
+            mkdirSync(d);
+          } catch (e) {
+            if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
             await this.removeDir(d);
-            await fs.mkdir(d);
-          });
-          await fs.mkdir(path.join(d, 'fs'), { mode: 0o755 });
+            mkdirSync(d);
+          }
+          mkdirSync(path.join(d, 'fs'), { mode: 0o755 });
           await this.populate(d, kind, chain);
         } catch (err) {
           await this.removeDir(d).catch(() => undefined);
@@ -256,6 +259,15 @@ export abstract class BaseSnapshotter implements Snapshotter {
     }
     delete rec.preparing;
     return this.mountsFor(rec, chain);
+  }
+
+  async viewMounts(name: string): Promise<Mount[]> {
+    const { rec, meta } = await this.get(name);
+    if (rec.kind !== 'committed') {
+      throw new FailedPreconditionError(`snapshot ${JSON.stringify(name)} is ${rec.kind}; only a committed one can be viewed`, { code: 'SNAPSHOT_PARENT_NOT_COMMITTED' });
+    }
+    // what view() would mount: a view's mounts depend only on the chain it is made on
+    return this.mountsFor({ ...rec, kind: 'view' }, [rec, ...this.chainOf(meta, rec.parent)]);
   }
 
   async mounts(key: string): Promise<Mount[]> {

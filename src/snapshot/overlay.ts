@@ -1,4 +1,4 @@
-import { promises as fs } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { BaseSnapshotter, type SnapshotRecord } from './base.js';
 import { OVERLAY_EXTRA_OPTIONS } from './mount.js';
@@ -23,7 +23,7 @@ export class OverlaySnapshotter extends BaseSnapshotter {
   }
 
   protected async populate(dir: string, kind: 'active' | 'view'): Promise<void> {
-    if (kind === 'active') await fs.mkdir(path.join(dir, 'work'), { mode: 0o700 });
+    if (kind === 'active') mkdirSync(path.join(dir, 'work'), { mode: 0o700 }); // under the metadata lock: synchronous
   }
 
   protected mountsFor(rec: SnapshotRecord, chain: SnapshotRecord[]): Mount[] {
@@ -49,7 +49,8 @@ export class OverlaySnapshotter extends BaseSnapshotter {
   }
 
   protected override async afterCommit(rec: SnapshotRecord): Promise<void> {
-    await fs.rm(path.join(this.dirOf(rec), 'work'), { recursive: true, force: true });
+    // synchronous: two empty dirs (work/work), removed after every step
+    rmSync(path.join(this.dirOf(rec), 'work'), { recursive: true, force: true });
   }
 
   async upperDir(keyOrName: string): Promise<string | null> {

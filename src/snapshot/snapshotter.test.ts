@@ -114,6 +114,26 @@ function snapshotterSuite(name: string, make: (root: string) => Snapshotter, ski
       expect(Object.keys(tree)).toEqual(['g']);
     });
 
+    it.skipIf(!!reason)('viewMounts shows the same tree as a view, without a record; only committed snapshots', async () => {
+      await withTree(await sn.prepare('1a'), (d) => fs.writeFile(path.join(d, 'f'), '1'));
+      await sn.commit('1', '1a');
+      await withTree(await sn.prepare('2a', '1'), async (d) => {
+        await fs.rm(path.join(d, 'f'));
+        await fs.writeFile(path.join(d, 'g'), '2');
+      });
+      await sn.commit('2', '2a');
+      const before = (await sn.list()).map((s) => s.name);
+      for (const name of ['1', '2']) {
+        const recordless = await withTree(await sn.viewMounts(name), listing);
+        expect(recordless).toEqual(await withTree(await sn.view(`${name}v`, name), listing));
+        await sn.remove(`${name}v`);
+      }
+      expect((await sn.list()).map((s) => s.name)).toEqual(before);
+      await sn.prepare('open', '2');
+      await expect(sn.viewMounts('open')).rejects.toSatisfy((e) => hasCode(e, 'SNAPSHOT_PARENT_NOT_COMMITTED'));
+      await expect(sn.viewMounts('missing')).rejects.toSatisfy(isNotFound);
+    });
+
     it.skipIf(!!reason)('an unsynced commit outlives kiln processes but not a reboot: then it and everything on it are dropped', async () => {
       await withTree(await sn.prepare('base-a'), (d) => fs.writeFile(path.join(d, 'b'), 'synced'));
       await sn.commit('base', 'base-a');

@@ -54,6 +54,12 @@ export interface Snapshotter {
   prepare(key: string, parent?: string, labels?: Record<string, string>): Promise<Mount[]>;
   /** A read-only view of committed `parent`. */
   view(key: string, parent?: string, labels?: Record<string, string>): Promise<Mount[]>;
+  /**
+   * The mounts of a read-only look at committed `name` without a view record (nothing written,
+   * nothing to remove). Only for a caller that keeps `name` from being removed meanwhile: a build,
+   * whose lease stops snapshot GC (src/store/snapshot-gc.ts) while it runs.
+   */
+  viewMounts(name: string): Promise<Mount[]>;
   /** The mounts of an existing active or view snapshot. */
   mounts(key: string): Promise<Mount[]>;
   /** Turn active `key` into committed `name`; `key` is gone after. */

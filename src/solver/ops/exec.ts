@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { promises as fs, existsSync } from 'node:fs';
+import { promises as fs, existsSync, mkdtempSync, rmdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -129,13 +129,17 @@ export class ExecHandler implements OpHandler<Vertex> {
   private async mountRoot(mounts: Mount[]): Promise<{ dir: string; release: () => Promise<void> }> {
     const direct = directDir(mounts);
     if (direct) return { dir: direct, release: async () => undefined };
-    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'kiln-run-'));
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'kiln-run-')); // synchronous: see OciRuntimeExecutor.run
     await mountAll(mounts, dir);
     return {
       dir,
       release: async () => {
         await unmountAll(dir).catch(() => undefined);
-        await fs.rmdir(dir).catch(() => undefined);
+        try {
+          rmdirSync(dir);
+        } catch {
+          /* still busy: an empty directory stays behind in the temp dir */
+        }
       },
     };
   }
@@ -167,10 +171,15 @@ export class ExecHandler implements OpHandler<Vertex> {
     }
     const r = inputs[input]!;
     if (!r.snapshot) return this.inputDir(v, null, inputs, writable, p);
-    const key = activeKey(writable ? 'bind-rw' : 'bind');
     const sn = this.deps.snapshotter;
-    const mounts = writable ? oneShotMounts(await sn.prepare(key, r.snapshot)) : await sn.view(key, r.snapshot);
-    p.cleanup.push(() => sn.remove(key)); // writes to a rw bind are discarded with it
+    let mounts: Mount[];
+    if (writable) {
+      const key = activeKey('bind-rw');
+      mounts = oneShotMounts(await sn.prepare(key, r.snapshot));
+      p.cleanup.push(() => sn.remove(key)); // writes to a rw bind are discarded with it
+    } else {
+      mounts = await sn.viewMounts(r.snapshot); // no record: the build's lease keeps the snapshot
+    }
     const direct = directDir(mounts);
     if (direct) return direct;
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'kiln-bind-'));

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { promises as fs, opendirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { isAlreadyExists } from '../../diagnostics/errors.js';
@@ -20,6 +20,16 @@ export function activeKey(what: string): string {
 export function stepSnapshotName(key: string | undefined): string {
   const hex = key?.startsWith('sha256:') ? key.slice(7) : randomBytes(32).toString('hex');
   return `${STEP_SNAPSHOT_PREFIX}${hex}`;
+}
+
+/** True when `dir` has no entries; reads one entry, not the whole (possibly huge) listing. */
+function isEmptyDir(dir: string): boolean {
+  const d = opendirSync(dir);
+  try {
+    return d.readSync() === null;
+  } finally {
+    d.closeSync();
+  }
 }
 
 async function* counted(src: AsyncIterable<LayerEntry>, n: { count: number }): AsyncGenerator<LayerEntry> {
@@ -44,7 +54,7 @@ export async function commitStep(deps: WorkerDeps, key: string, name: string, pa
   try {
     const upper = await sn.upperDir(key);
     let layer: StepLayer | undefined;
-    if (upper === null || (await fs.readdir(upper)).length === 0) {
+    if (upper === null || isEmptyDir(upper)) {
       const n = { count: 0 };
       const w = await writeLayer(deps.content, counted(await snapshotChanges(sn, key, deps.diff), n), deps.diff);
       if (n.count === 0) {
@@ -89,19 +99,17 @@ export async function withActive<T>(deps: WorkerDeps, what: string, parent: Step
 
 let emptyDir: Promise<string> | undefined;
 
-/** A read-only look at a result's filesystem (a snapshot view, or an empty dir for scratch). */
+/**
+ * A read-only look at a result's filesystem (its snapshot mounted read-only, or an empty dir for
+ * scratch). For use while a build holds its lease.
+ */
 export async function withResultDir<T>(deps: WorkerDeps, result: StepResult, fn: (dir: string) => Promise<T>): Promise<T> {
   if (!result.snapshot) {
     emptyDir ??= fs.mkdtemp(path.join(os.tmpdir(), 'kiln-empty-'));
     return fn(await emptyDir);
   }
-  const key = activeKey('view');
-  const mounts = await deps.snapshotter.view(key, result.snapshot);
-  try {
-    return await withSnapshotDir(mounts, fn);
-  } finally {
-    await deps.snapshotter.remove(key).catch(() => undefined);
-  }
+  // no view record (two metadata writes less per COPY --from): the build's lease keeps the snapshot
+  return withSnapshotDir(await deps.snapshotter.viewMounts(result.snapshot), fn);
 }
 
 /** True when a cached result's snapshot is still in the snapshotter. */
