@@ -110,21 +110,58 @@ export abstract class BaseSnapshotter implements Snapshotter {
     }
   }
 
+  private queued: { fn: (m: MetadataFile) => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
+  private flushing = false;
+
   /**
-   * Read-modify-write of the metadata under the lock. The file is read with a synchronous call and
-   * written by writeSmallFileAtomic (only its two fsyncs go to the thread pool): an update happens up
-   * to four times per build step, and the round trips of the asynchronous calls made each take 4-7 ms.
+   * Read-modify-write of the metadata under the lock, resolved once the change is on disk. Group
+   * commit: updates asked for while a write is under way are applied together, in order, under one
+   * lock and one write (four RUNs committing at once, or a layer's label while the next step
+   * prepares, each waited for the others' fsyncs). An update that throws leaves no trace and fails
+   * alone; if the lock or the write fails, every update of that batch fails.
+   * The file is read with a synchronous call and written by writeSmallFileAtomic (only its two
+   * fsyncs go to the thread pool).
    */
-  protected async update<T>(fn: (m: MetadataFile) => T | Promise<T>): Promise<T> {
-    return withLock(this.lockFile, async () => {
-      const m = this.readMeta();
-      const before = JSON.stringify(m);
-      const out = await fn(m);
-      // Compact JSON, serialised once: the file holds every snapshot, so each change costs O(n).
-      const after = JSON.stringify(m);
-      if (after !== before) await writeSmallFileAtomic(this.metaFile, after);
-      return out;
-    }, { timeoutMs: 120_000 });
+  protected update<T>(fn: (m: MetadataFile) => T | Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queued.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.flushing) void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (this.queued.length) {
+        const batch = this.queued.splice(0);
+        const settle: (() => void)[] = [];
+        try {
+          await withLock(this.lockFile, async () => {
+            let m = this.readMeta();
+            // Compact JSON, serialised once per update: the file holds every snapshot, so each change costs O(n).
+            const before = JSON.stringify(m);
+            let now = before;
+            for (const u of batch) {
+              try {
+                const out = await u.fn(m);
+                now = JSON.stringify(m);
+                settle.push(() => u.resolve(out));
+              } catch (err) {
+                m = JSON.parse(now) as MetadataFile; // drop what the failed update changed
+                settle.push(() => u.reject(err));
+              }
+            }
+            if (now !== before) await writeSmallFileAtomic(this.metaFile, now);
+          }, { timeoutMs: 120_000 });
+        } catch (err) {
+          for (const u of batch) u.reject(err);
+          continue;
+        }
+        for (const s of settle) s();
+      }
+    } finally {
+      this.flushing = false;
+    }
   }
 
   /**
