@@ -13,7 +13,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { isDigest } from '../image/digest.js';
 import type { Digest } from '../image/types.js';
-import { readJsonFile, writeJsonAtomic } from '../util/atomic-file.js';
+import { readJsonFile, replaceFileUnsynced } from '../util/atomic-file.js';
 import type { GcNode, RootProvider } from './gc.js';
 
 interface LeaseFile {
@@ -34,12 +34,14 @@ export async function createLease(root: string, ttlMs = 24 * 3600_000): Promise<
   const id = `${process.pid}-${randomBytes(6).toString('hex')}`;
   const file = path.join(leasesDir(root), `${id}.json`);
   const state: LeaseFile = { pid: process.pid, expires: Date.now() + ttlMs, digests: [] };
-  await writeJsonAtomic(file, state);
+  // not synced: a lease only counts while its process runs, and after a power cut none does
+  const write = () => replaceFileUnsynced(file, JSON.stringify(state));
+  write();
   return {
     id,
     async add(...digests) {
       state.digests.push(...digests);
-      await writeJsonAtomic(file, state);
+      write();
     },
     async release() {
       await fs.rm(file, { force: true });
