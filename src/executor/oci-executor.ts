@@ -99,7 +99,10 @@ export abstract class OciRuntimeExecutor implements Executor {
     // started tens of milliseconds late.
     mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
     const bundle = mkdtempSync(path.join(this.stateDir, `${id.slice(0, 12)}-`));
-    const cgroup = await Cgroup.create(`kiln/${id}`);
+    // the cgroup is made while the bundle is prepared (its mkdirs can wait on the kernel's cgroup lock)
+    const cgroupMade = Cgroup.create(`kiln/${id}`);
+    cgroupMade.catch(() => undefined); // awaited below: this only keeps an early failure from going unhandled
+    let cgroup: Cgroup | undefined;
     let mounted: string | undefined;
     let etc: EtcFiles = { mounts: [], stubs: [] };
     try {
@@ -119,14 +122,16 @@ export abstract class OciRuntimeExecutor implements Executor {
       const logFile = path.join(bundle, 'runtime.log');
       const pidFile = path.join(bundle, 'pid');
       const args = [...this.globalArgs(logFile), 'run', '--bundle', bundle, '--pid-file', pidFile, id];
+      cgroup = await cgroupMade;
       return await this.spawnRuntime({ args, bundle, pidFile, logFile }, id, cgroup, io, signal, options);
     } finally {
-      await cgroup.killAll().catch(() => undefined);
+      cgroup ??= await cgroupMade.catch(() => undefined);
+      await cgroup?.killAll().catch(() => undefined);
       // independent clean-ups side by side: a v1 cgroup's rmdir often answers EBUSY for a few ms
       // after its last process exits, which should not hold up the unmount and the commit
       await Promise.all([
         this.afterRun(id),
-        cgroup.remove().catch(() => undefined),
+        cgroup?.remove().catch(() => undefined),
         (async () => {
           await removeEtcStubs(etc).catch(() => undefined);
           if (mounted) await unmountAll(mounted).catch(() => undefined);
