@@ -14,11 +14,11 @@
  * matched, so a blob that was changed on disk fails with CONTENT_CORRUPT and is never delivered whole.
  */
 import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { appendFileSync, createReadStream, mkdirSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
-import { fsyncDir } from '../util/atomic-file.js';
+import { fsyncDir, writeSmallFileAtomic } from '../util/atomic-file.js';
 import { processAlive } from '../util/process.js';
 import { KilnError, NotFoundError, InvalidArgumentError } from '../diagnostics/errors.js';
 import { digestHex, isDigest, parseDigest, sha256Digest } from '../image/digest.js';
@@ -93,8 +93,9 @@ export class LocalContentStore implements ContentStore {
   private async pin(d: Digest): Promise<void> {
     if (this.pinned.has(d)) return;
     this.pinned.add(d);
-    await fs.mkdir(this.pinsDir, { recursive: true });
-    await fs.appendFile(path.join(this.pinsDir, `${process.pid}.txt`), `${d}\n`);
+    // synchronous: one short line, before every blob this process writes
+    mkdirSync(this.pinsDir, { recursive: true });
+    appendFileSync(path.join(this.pinsDir, `${process.pid}.txt`), `${d}\n`);
   }
 
   /** Remove ingest temp files whose writer process no longer runs (or that are very old). Returns their names. */
@@ -159,12 +160,8 @@ export class LocalContentStore implements ContentStore {
     // data in memory (a config, a manifest) is hashed first, so a blob already stored costs a stat,
     // not an ingest file written, fsynced and removed again (every no-op build writes its image)
     const inMemory = typeof source === 'string' || source instanceof Uint8Array;
-    const expDigest =
-      expected.digest !== undefined
-        ? checkDigest(expected.digest)
-        : inMemory
-          ? sha256Digest(source)
-          : undefined;
+    const computed = inMemory ? sha256Digest(source) : undefined;
+    const expDigest = expected.digest !== undefined ? checkDigest(expected.digest) : computed;
     const expSize = expected.size;
     if (expSize !== undefined && (!Number.isSafeInteger(expSize) || expSize < 0)) {
       throw new InvalidArgumentError(`invalid blob size ${expSize}`, { code: 'CONTENT_INVALID_SIZE' });
@@ -184,6 +181,21 @@ export class LocalContentStore implements ContentStore {
       this.ingestDir,
       `${process.pid}-${Date.now().toString(16)}-${randomBytes(8).toString('hex')}.ingest`,
     );
+    if (computed !== undefined) {
+      // in memory, a config or manifest: checked here, then written with synchronous calls and only the two
+      // fsyncs in the thread pool (writeSmallFileAtomic), ~2 round trips instead of ~12
+      const data = typeof source === 'string' ? Buffer.from(source) : (source as Uint8Array);
+      if (expSize !== undefined && data.length !== expSize) {
+        throw new KilnError('CONTENT_SIZE_MISMATCH', `blob ${expDigest ?? ''} has ${data.length} bytes, expected ${expSize}`.replace('  ', ' '));
+      }
+      if (computed !== expDigest) {
+        throw new KilnError('CONTENT_DIGEST_MISMATCH', `content does not match digest ${expDigest}`, {
+          hint: 'the data was changed in transit or the descriptor is wrong; nothing was stored',
+        });
+      }
+      await writeSmallFileAtomic(this.path(computed), data, 0o444, { tmp, sync: this.sync });
+      return { digest: computed, size: data.length };
+    }
     const verifier = new Verifier({ digest: expDigest, size: expSize });
     let fh: fs.FileHandle | undefined;
     let renamed = false;

@@ -41,15 +41,26 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, m
  * only the two fsyncs go to the pool, so they neither block this thread nor wait in line behind
  * other work's round trips. For metadata rewritten under a lock several times per build step.
  */
-export async function writeSmallFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+export async function writeSmallFileAtomic(
+  file: string,
+  data: string | Uint8Array,
+  mode = 0o644,
+  opts: {
+    /** the temp file (default: beside `file`, named as cleanAtomicTemps knows it); same filesystem */
+    tmp?: string;
+    /** false: no fsyncs (tests that measure something else) */
+    sync?: boolean;
+  } = {},
+): Promise<void> {
   const dir = path.dirname(file);
-  const tmp = tempPath(file);
+  const tmp = opts.tmp ?? tempPath(file);
+  const sync = opts.sync ?? true;
   const fd = openSync(tmp, 'wx', mode);
   let open = true; // never close twice: the thread pool may have reused the number meanwhile
   try {
     const buf = typeof data === 'string' ? Buffer.from(data) : data;
     for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
-    await fsyncFd(fd);
+    if (sync) await fsyncFd(fd);
     open = false;
     closeSync(fd);
     renameSync(tmp, file);
@@ -64,6 +75,7 @@ export async function writeSmallFileAtomic(file: string, data: string | Uint8Arr
     rmSync(tmp, { force: true });
     throw err;
   }
+  if (!sync) return;
   const dfd = openSync(dir, 'r');
   try {
     await fsyncFd(dfd);
