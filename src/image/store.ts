@@ -10,10 +10,10 @@
  *   the file atomically (temp + fsync + rename + dir fsync).
  */
 import path from 'node:path';
-import fs from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
 import { InvalidArgumentError, KilnError, NotFoundError } from '../diagnostics/errors.js';
 import type { ContentStore } from '../content/types.js';
-import { readJsonFile, writeJsonAtomic, cleanAtomicTemps } from '../util/atomic-file.js';
+import { readJsonFile, writeSmallFileAtomic, cleanAtomicTemps } from '../util/atomic-file.js';
 import { withLock } from '../util/lock-file.js';
 import { isDigest, parseDigest, shortId } from './digest.js';
 import {
@@ -112,11 +112,12 @@ export class ImageStore {
   }
 
   private async update<T>(fn: (f: ImagesFile) => T | Promise<T>): Promise<T> {
-    await fs.mkdir(path.dirname(this.file), { recursive: true });
+    mkdirSync(path.dirname(this.file), { recursive: true });
     return withLock(this.lockFile, async () => {
       const f = await this.read();
       const result = await fn(f);
-      await writeJsonAtomic(this.file, f);
+      // durable like writeJsonAtomic, in two thread-pool round trips instead of nine (every build ends here)
+      await writeSmallFileAtomic(this.file, `${JSON.stringify(f, null, 2)}\n`);
       return result;
     });
   }
