@@ -75,13 +75,7 @@ export async function writeSmallFileAtomic(
     rmSync(tmp, { force: true });
     throw err;
   }
-  if (!sync) return;
-  const dfd = openSync(dir, 'r');
-  try {
-    await fsyncFd(dfd);
-  } finally {
-    closeSync(dfd);
-  }
+  if (sync) await fsyncDir(dir);
 }
 
 /**
@@ -102,13 +96,13 @@ export function replaceFileUnsynced(file: string, data: string | Uint8Array, mod
   }
 }
 
-/** fsync a directory, so a rename or create in it survives a crash. */
+/** fsync a directory, so a rename or create in it survives a crash (one thread-pool round trip, for the fsync). */
 export async function fsyncDir(dir: string): Promise<void> {
-  const dh = await fs.open(dir, 'r');
+  const fd = openSync(dir, 'r');
   try {
-    await dh.sync();
+    await fsyncFd(fd);
   } finally {
-    await dh.close();
+    closeSync(fd);
   }
 }
 
