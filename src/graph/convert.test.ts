@@ -139,6 +139,18 @@ describe('stage state', () => {
     expect(r.config.config!.Cmd).toEqual(['serve']);
   });
 
+  it('resolves a base image several stages name once, and gives each stage its own copy of the config', async () => {
+    const base: ImageConfig = { architecture: 'amd64', os: 'linux', config: { Env: ['PATH=/bin'] }, rootfs: { type: 'layers', diff_ids: [] } };
+    const seen: string[] = [];
+    const r = await plan('FROM busybox AS a\nENV A=1\nRUN a\nFROM busybox AS b\nRUN b\nFROM busybox\nCOPY --from=a /x /a\nCOPY --from=b /x /b\n', {
+      imageResolver: async (ref) => (seen.push(ref), base),
+    });
+    expect(seen).toEqual(['docker.io/library/busybox:latest']);
+    const envs = execs(r).map((v) => v.op.env);
+    expect(envs).toEqual([['PATH=/bin', 'A=1'], ['PATH=/bin']]);
+    expect(base.config!.Env).toEqual(['PATH=/bin']);
+  });
+
   it('resolves relative WORKDIRs against the previous one and creates them', async () => {
     const r = await plan('FROM alpine\nUSER app\nWORKDIR a\nWORKDIR b/../c\nWORKDIR /\n');
     expect(r.config.config!.WorkingDir).toBe('/');

@@ -457,6 +457,8 @@ function reachableStates(target: DispatchState): Set<DispatchState> {
 /** Normalise reached external bases and fetch their configs (concurrently). */
 async function resolveBases(ctx: ConvertContext, reachable: Set<DispatchState>): Promise<void> {
   const pending: Promise<void>[] = [];
+  // a base several stages name (four `FROM busybox`) is resolved once
+  const byRef = new Map<string, Promise<ImageConfig | undefined>>();
   for (const d of ctx.states) {
     if (!reachable.has(d) || d.resolved || d.base) continue;
     d.resolved = true;
@@ -479,8 +481,11 @@ async function resolveBases(ctx: ConvertContext, reachable: Set<DispatchState>):
     if (d.baseKind === 'image') d.baseName = ref;
     const resolver = ctx.options.imageResolver;
     if (!resolver) continue;
+    const key = `${ref} ${formatPlatform(d.platform)}`;
+    let config = byRef.get(key);
+    if (!config) byRef.set(key, (config = resolver(ref, d.platform)));
     pending.push(
-      resolver(ref, d.platform).then(
+      config.then(
         (config) => {
           if (config) d.resolvedConfig = config;
         },
