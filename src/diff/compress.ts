@@ -137,9 +137,10 @@ export function detectCompression(head: Buffer): Compression | 'bzip2' | 'xz' {
   return 'none';
 }
 
-async function* prepend(head: Buffer, rest: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {
+/** `head` (chunks already taken from `rest`), then the rest of `rest`. */
+export async function* prepend(head: Buffer | readonly Buffer[], rest: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {
   try {
-    if (head.length) yield head;
+    for (const h of Array.isArray(head) ? head : [head]) if (h.length) yield h;
     for (;;) {
       const r = await rest.next();
       if (r.done) return;

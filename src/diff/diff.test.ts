@@ -224,6 +224,22 @@ describe('layer tar format', () => {
     expect(envSourceDateEpoch({})).toBeUndefined();
     expect(() => envSourceDateEpoch({ SOURCE_DATE_EPOCH: 'yesterday' })).toThrow(/SOURCE_DATE_EPOCH/);
   });
+
+  it('a plain layer is stored as exactly its tar, small (in memory) or large (streamed), whatever the block size', async () => {
+    const store = await LocalContentStore.open(await fresh('store'), { sync: false });
+    const { writeLayer } = await import('./compare.js');
+    for (const bytes of [10, 200 << 10, 300 << 10, 3 << 20]) {
+      const d = await fresh(`plain-${bytes}`);
+      await fs.writeFile(path.join(d, 'f'), randomBytes(bytes));
+      for (const blockSize of [undefined, 64 << 10]) {
+        const tar = await collect(tarWithDigest(treeChanges(null, d, { sourceDateEpoch: 1 })).stream);
+        const l = await writeLayer(store, treeChanges(null, d, { sourceDateEpoch: 1 }), { compression: 'none', ...(blockSize ? { blockSize } : {}) });
+        expect(l.descriptor.digest).toBe(`sha256:${createHash('sha256').update(tar).digest('hex')}`);
+        expect([l.descriptor.size, l.uncompressedSize]).toEqual([tar.length, tar.length]);
+        expect((await collect(store.get(l.descriptor.digest))).equals(tar)).toBe(true);
+      }
+    }
+  });
 });
 
 describe('compression detection', () => {
