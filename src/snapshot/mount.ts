@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { promises as fs, existsSync } from 'node:fs';
+import { promises as fs, existsSync, mkdtempSync, rmdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { KilnError } from '../diagnostics/errors.js';
@@ -170,7 +170,9 @@ export async function unmountAll(target: string): Promise<void> {
  * whether `fn` succeeds or throws.
  */
 export async function withMountedSnapshot<T>(mounts: Mount[], fn: (dir: string) => Promise<T>, tmpRoot = os.tmpdir()): Promise<T> {
-  const dir = await fs.mkdtemp(path.join(tmpRoot, 'kiln-mount-'));
+  // the mount point is made and removed synchronously: a COPY --from step mounts twice, and each
+  // thread-pool round trip waits behind whatever else the build has queued
+  const dir = mkdtempSync(path.join(tmpRoot, 'kiln-mount-'));
   try {
     await mountAll(mounts, dir);
     try {
@@ -179,7 +181,11 @@ export async function withMountedSnapshot<T>(mounts: Mount[], fn: (dir: string) 
       await unmountAll(dir);
     }
   } finally {
-    await fs.rmdir(dir).catch(() => undefined);
+    try {
+      rmdirSync(dir);
+    } catch {
+      /* still a mount point (the unmount failed, and that error is what is thrown): it stays */
+    }
   }
 }
 
