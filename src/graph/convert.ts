@@ -482,10 +482,10 @@ async function resolveBases(ctx: ConvertContext, reachable: Set<DispatchState>):
     const resolver = ctx.options.imageResolver;
     if (!resolver) continue;
     const key = `${ref} ${formatPlatform(d.platform)}`;
-    let config = byRef.get(key);
-    if (!config) byRef.set(key, (config = resolver(ref, d.platform)));
+    let resolving = byRef.get(key);
+    if (!resolving) byRef.set(key, (resolving = resolver(ref, d.platform)));
     pending.push(
-      config.then(
+      resolving.then(
         (config) => {
           if (config) d.resolvedConfig = config;
         },

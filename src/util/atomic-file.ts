@@ -1,4 +1,8 @@
-/** Durable small-file writes: temp file in the same directory, fsync, rename, fsync the directory. */
+/**
+ * Atomic small-file writes: a temp file renamed over the target. The durable ones fsync the file
+ * before the rename and the directory after it; replaceFileUnsynced skips both, for files whose loss
+ * after a power cut costs only work.
+ */
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsync, mkdirSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { promisify } from 'node:util';
