@@ -8,6 +8,7 @@ import { KilnError } from '../../diagnostics/errors.js';
 import type { ExecMount as ExecutorMount, ProcessSpec } from '../../executor/types.js';
 import type { BindMount, CacheMount, ExecMount, ExecOp, InputIndex, SecretMount, Vertex } from '../../graph/types.js';
 import { withLock } from '../../util/lock-file.js';
+import { warmXattr } from '../../util/xattr.js';
 import { directDir, mountAll, oneShotMounts, unmountAll } from '../../snapshot/mount.js';
 import type { Mount } from '../../snapshot/types.js';
 import type { StepResult } from '../../cache/types.js';
@@ -113,9 +114,12 @@ export class ExecHandler implements OpHandler<Vertex> {
         if (op.security === 'insecure') throw new KilnError('SOLVE_UNSUPPORTED', 'RUN --security=insecure is not supported');
         const out = new LogStream((d) => ctx.log('stdout', d));
         const err = new LogStream((d) => ctx.log('stderr', d));
-        const res = await ctx.waiting(() =>
-          executor.run(spec, [{ type: 'bind', source: rootDir.dir, options: ['rbind', 'rw'] }], prepared.mounts, { stdout: out, stderr: err }, ctx.signal),
-        );
+        // the step's layer is diffed later, which needs the xattr addon (3-4 ms to load, at the
+        // export in S1): it is loaded while this container runs, if it runs that long
+        const warm = setTimeout(warmXattr, 200);
+        const res = await ctx
+          .waiting(() => executor.run(spec, [{ type: 'bind', source: rootDir.dir, options: ['rbind', 'rw'] }], prepared.mounts, { stdout: out, stderr: err }, ctx.signal))
+          .finally(() => clearTimeout(warm));
         if (ctx.signal.aborted) throw ctx.signal.reason ?? new KilnError('SOLVE_CANCELED', 'canceled');
         if (res.exitCode !== 0) throw new ExecFailedError(op.args, res.exitCode, res.signal);
       } finally {
