@@ -358,6 +358,32 @@ CMD ["cat", "/srv/out.txt"]
     expect(changed.seen).toBe('two\n');
   });
 
+  it('COPY --from reads a file of the top layer, of a lower layer, through a link, and not one the top layer deleted', async () => {
+    const dir = path.join(tmp, 'from-layers');
+    const stage = `FROM busybox AS src
+RUN mkdir -p /d/sub /real && echo lower > /d/sub/lower && echo old > /d/changed && echo gone > /gone && echo via-link > /real/f
+RUN echo top > /d/sub/top && chmod 640 /d/sub/top && echo new > /d/changed && rm /gone && ln -s /real /link
+`;
+    write(dir, {
+      Dockerfile: `${stage}FROM scratch
+COPY --from=src /d/sub/top /out/top
+COPY --from=src /d/sub/lower /out/lower
+COPY --from=src /d/changed /out/changed
+COPY --from=src /link/f /out/via-link
+`,
+      'gone.Dockerfile': `${stage}FROM scratch\nCOPY --from=src /gone /x\n`,
+    });
+    const out = path.join(tmp, 'from-layers-out');
+    const r = await kiln(root, 'build', '--progress', 'plain', '-o', `type=local,dest=${out}`, dir);
+    expect(r.code, r.stderr).toBe(0);
+    const read = (n: string) => readFileSync(path.join(out, 'out', n), 'utf8');
+    expect([read('top'), read('lower'), read('changed'), read('via-link')]).toEqual(['top\n', 'lower\n', 'new\n', 'via-link\n']);
+    expect(statSync(path.join(out, 'out', 'top')).mode & 0o777).toBe(0o640);
+    const gone = await kiln(root, 'build', '--progress', 'plain', '-f', path.join(dir, 'gone.Dockerfile'), dir);
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toMatch(/not found/);
+  });
+
   it('COPY cannot follow a context symlink out of the context', async () => {
     const dir = path.join(tmp, 'escape');
     write(dir, { Dockerfile: 'FROM busybox\nCOPY link /x\n' });

@@ -13,7 +13,7 @@ import { applyChmod } from './chmod.js';
 import { copySpec, selectedFiles, type Owner } from './copy.js';
 import { selectedFilesDigest } from '../cache-key.js';
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, lstatSync } from 'node:fs';
 import { unpackIfArchive } from './unpack-archive.js';
 import type { WorkerDeps } from './deps.js';
 import { resolveInRoot } from './root-path.js';
@@ -34,6 +34,35 @@ function localName(deps: WorkerDeps, v: Vertex, input: InputIndex): string | und
   if (input === null) return undefined;
   const iv = deps.vertices.get(v.inputs[input]!);
   return iv?.op.kind === 'source' && iv.op.source.kind === 'local' ? iv.op.source.name : undefined;
+}
+
+/**
+ * The folder of `result`'s top layer when `spec.src` can be copied from there instead of from the
+ * mounted snapshot (two mounts less): one path without wildcards or escapes, naming a regular file
+ * that the top layer itself holds under real directories. overlayfs shows such a file exactly as the
+ * top layer holds it, whatever the layers below have there (a lookup stops at the first layer with
+ * the name), so the copy is the same. Anything else (a directory, a link on the way, a file of a
+ * lower layer, patterns, the native snapshotter): undefined.
+ */
+async function topLayerHolding(deps: WorkerDeps, result: StepResult, spec: { src: string; includePatterns?: string[]; excludePatterns?: string[] }): Promise<string | undefined> {
+  if (!result.snapshot || spec.includePatterns?.length || spec.excludePatterns?.length) return undefined;
+  if (containsWildcards(spec.src) || spec.src.includes('\\')) return undefined;
+  const upper = await deps.snapshotter.upperDir(result.snapshot).catch(() => null);
+  if (upper === null) return undefined;
+  const parts = path.posix.normalize(`/${spec.src}`).split('/').filter(Boolean);
+  if (parts.length === 0) return undefined;
+  let p = upper;
+  for (const [i, c] of parts.entries()) {
+    p = path.join(p, c);
+    let st;
+    try {
+      st = lstatSync(p);
+    } catch {
+      return undefined;
+    }
+    if (i < parts.length - 1 ? !st.isDirectory() : !st.isFile()) return undefined;
+  }
+  return upper;
 }
 
 /** Read a file of a root filesystem, resolved inside it (for /etc/passwd lookups). */
@@ -213,6 +242,11 @@ export class FileHandler implements OpHandler<Vertex> {
       return;
     }
     const input = a.input === null ? EMPTY_RESULT : inputs[a.input]!;
+    const top = await topLayerHolding(this.deps, input, spec);
+    if (top !== undefined) {
+      await copySpec({ ...common, srcRoot: top });
+      return;
+    }
     await withResultDir(this.deps, input, (srcRoot) => copySpec({ ...common, srcRoot }));
   }
 }
