@@ -54,12 +54,7 @@ function hierarchies(): Hierarchy[] {
   return out;
 }
 
-/** pid's cgroup path for a v1 controller ('' = the v2 line). */
-export function cgroupOf(pid: number | 'self', controller: string): string | undefined {
-  return cgroupLine(readFileSync(`/proc/${pid}/cgroup`, 'utf8'), controller);
-}
-
-/** The path for `controller` in the text of a /proc/PID/cgroup file. */
+/** The path for a v1 `controller` ('' = the v2 line) in the text of a /proc/PID/cgroup file. */
 function cgroupLine(text: string, controller: string): string | undefined {
   for (const line of text.split('\n')) {
     const m = /^(\d+):([^:]*):(.*)$/.exec(line);
