@@ -91,7 +91,7 @@ export class ExecHandler implements OpHandler<Vertex> {
     if (!executor) throw new KilnError('SOLVE_NO_EXECUTOR', 'RUN needs a container runtime, and none is configured');
     const base = op.rootfs === null ? EMPTY_RESULT : inputs[op.rootfs]!;
     return withActive(this.deps, 'run', base, async (key, rootMounts) => {
-      const rootDir = await this.mountRoot(rootMounts);
+      const rootDir = await this.mountTree(rootMounts);
       const prepared: Prepared = { rootDir: rootDir.dir, mounts: [], env: [...op.env], cleanup: [] };
       try {
         const reader = async (p: string) => fs.readFile(await resolveInRoot(rootDir.dir, p, true), 'utf8').catch(() => undefined);
@@ -130,10 +130,11 @@ export class ExecHandler implements OpHandler<Vertex> {
     });
   }
 
-  private async mountRoot(mounts: Mount[]): Promise<{ dir: string; release: () => Promise<void> }> {
+  /** `mounts` on a fresh temp dir (or their directory, when no mount is needed), until `release`. */
+  private async mountTree(mounts: Mount[], prefix = 'kiln-run-'): Promise<{ dir: string; release: () => Promise<void> }> {
     const direct = directDir(mounts);
     if (direct) return { dir: direct, release: async () => undefined };
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'kiln-run-')); // synchronous: see OciRuntimeExecutor.run
+    const dir = mkdtempSync(path.join(os.tmpdir(), prefix)); // synchronous: see OciRuntimeExecutor.run
     await mountAll(mounts, dir);
     return {
       dir,
@@ -184,15 +185,9 @@ export class ExecHandler implements OpHandler<Vertex> {
     } else {
       mounts = await sn.viewMounts(r.snapshot); // no record: the build's lease keeps the snapshot
     }
-    const direct = directDir(mounts);
-    if (direct) return direct;
-    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'kiln-bind-'));
-    await mountAll(mounts, dir);
-    p.cleanup.push(async () => {
-      await unmountAll(dir);
-      await fs.rmdir(dir);
-    });
-    return dir;
+    const mounted = await this.mountTree(mounts, 'kiln-bind-');
+    p.cleanup.push(mounted.release);
+    return mounted.dir;
   }
 
   private async prepareMount(ctx: OpContext<Vertex>, v: ExecVertex, m: ExecMount, inputs: readonly StepResult[], p: Prepared): Promise<void> {
