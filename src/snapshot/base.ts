@@ -333,11 +333,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
       delete m.snapshots[key];
       m.snapshots[name] = { ...r, kind: 'committed', labels: { ...r.labels, ...(labels ?? {}) }, ...(boot !== null ? { unsyncedBoot: boot } : {}) };
     });
-    await this.afterCommit(rec);
   }
-
-  /** Hook for drivers: e.g. drop the overlay work dir. */
-  protected async afterCommit(_rec: SnapshotRecord): Promise<void> {}
 
   async remove(keyOrName: string): Promise<void> {
     await this.init();

@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { BaseSnapshotter, type SnapshotRecord } from './base.js';
 import { OVERLAY_EXTRA_OPTIONS } from './mount.js';
@@ -6,8 +6,10 @@ import type { Mount } from './types.js';
 
 /**
  * overlayfs snapshots (containerd's overlay snapshotter): each snapshot is an upper dir `fs/`
- * (plus `work/` while active); a snapshot's tree is its fs/ over the fs/ of all its committed
- * parents. Mounts:
+ * and overlayfs' `work/`; a snapshot's tree is its fs/ over the fs/ of all its committed
+ * parents. Like containerd, a commit leaves work/ in place (it goes with the snapshot's folder):
+ * removing its few empty dirs (work/work/incompat/volatile after a one-shot mount) cost ~0.8 ms
+ * of this thread per step, right when the next step waits for the commit. Mounts:
  *  - active without parent: `bind` (rw) of fs/;
  *  - active with parents: `overlay` with `lowerdir=<parent fs>:<grandparent fs>:...`, `upperdir`, `workdir`;
  *  - view of one committed layer (or none): read-only `bind`; view of more: overlay of lowerdirs only.
@@ -46,11 +48,6 @@ export class OverlaySnapshotter extends BaseSnapshotter {
     if (chain.length === 0) return [{ type: 'bind', source: own, options: ['rbind', 'ro'] }];
     if (chain.length === 1) return [{ type: 'bind', source: this.fsOf(chain[0]!), options: ['rbind', 'ro'] }];
     return [{ type: 'overlay', source: 'overlay', options: [`lowerdir=${chain.map((r) => this.fsOf(r)).join(':')}`, ...OVERLAY_EXTRA_OPTIONS] }];
-  }
-
-  protected override async afterCommit(rec: SnapshotRecord): Promise<void> {
-    // synchronous: two empty dirs (work/work), removed after every step
-    rmSync(path.join(this.dirOf(rec), 'work'), { recursive: true, force: true });
   }
 
   async upperDir(keyOrName: string): Promise<string | null> {
