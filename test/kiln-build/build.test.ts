@@ -614,4 +614,55 @@ describe.skipIf(!!reason)('CI cache and reproducible images', () => {
     expect(ids[0]).toMatch(/^sha256:/);
     expect(ids[1]).toBe(ids[0]);
   });
+
+  it('COPY --from written into the unmounted upper dir gives the image a copy through the overlay mount gives', async () => {
+    const dir = path.join(tmp, 'upper-copy');
+    write(dir, {
+      Dockerfile: `FROM busybox AS src
+RUN for f in a b c d e f; do echo $f > /$f; done
+FROM busybox AS base
+RUN mkdir -p /opt/x/y /w/sub /o && chmod 750 /opt/x && chown 12:34 /opt/x/y && chmod 1777 /o && touch /w/sub/keep /existing
+RUN rm -rf /w/sub
+FROM base
+COPY --from=src /a /opt/x/y/a
+COPY --from=src /b /o/
+COPY --from=src /c /new/deep/c
+COPY --from=src --chown=5:6 /d /opt/x
+COPY --from=src /e /w/sub/e
+COPY --from=src /f /existing
+`,
+    });
+    const saved = path.join(tmp, 'upper-copy-busybox.tar');
+    importBusybox(path.join(tmp, 'upper-copy-base'));
+    expect((await kiln(path.join(tmp, 'upper-copy-base'), 'save', '-o', saved, 'busybox:latest')).code).toBe(0);
+    const ids: string[] = [];
+    const prev = { sde: process.env.SOURCE_DATE_EPOCH, mount: process.env.KILN_COPY_VIA_MOUNT };
+    process.env.SOURCE_DATE_EPOCH = '1700000000';
+    try {
+      for (const viaMount of ['1', '0']) {
+        process.env.KILN_COPY_VIA_MOUNT = viaMount;
+        const r = path.join(tmp, `upper-copy-${viaMount}`);
+        expect((await kiln(r, 'load', '-i', saved)).code).toBe(0);
+        const iid = path.join(tmp, `upper-copy-${viaMount}.iid`);
+        const res = await kiln(r, 'build', '--progress', 'quiet', '--iidfile', iid, '-o', `type=local,dest=${r}-out`, '-t', 'uc', dir);
+        expect(res.code, res.stderr).toBe(0);
+        ids.push(readFileSync(iid, 'utf8'));
+      }
+    } finally {
+      for (const [k, v] of [['SOURCE_DATE_EPOCH', prev.sde], ['KILN_COPY_VIA_MOUNT', prev.mount]] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+    expect(ids[0]).toMatch(/^sha256:/);
+    expect(ids[1]).toBe(ids[0]);
+    const out = path.join(tmp, 'upper-copy-0-out');
+    const st = (p: string) => statSync(path.join(out, p));
+    expect(st('opt/x').mode & 0o7777).toBe(0o750);
+    expect([st('opt/x/y').uid, st('opt/x/y').gid]).toEqual([12, 34]);
+    expect(st('o').mode & 0o7777).toBe(0o1777);
+    expect([st('opt/x/d').uid, st('opt/x/d').gid]).toEqual([5, 6]);
+    expect(['opt/x/y/a', 'o/b', 'new/deep/c', 'opt/x/d', 'w/sub/e', 'existing'].map((p) => readFileSync(path.join(out, p), 'utf8'))).toEqual(['a\n', 'b\n', 'c\n', 'd\n', 'e\n', 'f\n']);
+    expect(readdirSync(path.join(out, 'w/sub'))).toEqual(['e']);
+  });
 });

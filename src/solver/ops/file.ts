@@ -6,6 +6,7 @@ import { KilnError, isNotFound } from '../../diagnostics/errors.js';
 import { containsWildcards } from '../../context/source.js';
 import type { CopyAction, FileAction, FileOp, InputIndex, Owner as GraphOwner, Vertex } from '../../graph/types.js';
 import { withSnapshotDir } from '../../snapshot/mount.js';
+import type { Mount } from '../../snapshot/types.js';
 import type { StepResult } from '../../cache/types.js';
 import { digestOf } from '../cache-key.js';
 import type { CacheMap, OpContext, OpHandler } from '../types.js';
@@ -18,6 +19,7 @@ import { unpackIfArchive } from './unpack-archive.js';
 import type { WorkerDeps } from './deps.js';
 import { resolveInRoot } from './root-path.js';
 import { EMPTY_RESULT, commitStep, stepSnapshotName, withActive, withResultDir } from './snapshots.js';
+import { copyUpParents, overlayStack } from './upper-copy.js';
 
 type FileVertex = Vertex & { op: FileOp };
 
@@ -65,6 +67,9 @@ async function topLayerHolding(deps: WorkerDeps, result: StepResult, spec: { src
   return upper;
 }
 
+/** A numeric user or group id (no /etc/passwd lookup needed). */
+const isId = (s: string) => /^\d+$/.test(s);
+
 /** Read a file of a root filesystem, resolved inside it (for /etc/passwd lookups). */
 function rootReader(root: string) {
   return async (p: string): Promise<string | undefined> => {
@@ -83,7 +88,6 @@ function rootReader(root: string) {
  */
 async function resolveOwner(root: string, owner: GraphOwner | undefined): Promise<Owner | undefined> {
   if (!owner) return undefined;
-  const isId = (s: string) => /^\d+$/.test(s);
   let uid: number;
   let gid: number;
   if (isId(owner.user)) {
@@ -163,14 +167,38 @@ export class FileHandler implements OpHandler<Vertex> {
     const v = ctx.vertex as FileVertex;
     const base = v.op.base === null ? EMPTY_RESULT : inputs[v.op.base]!;
     return withActive(this.deps, 'file', base, async (key, mounts) => {
-      await withSnapshotDir(mounts, async (root) => {
-        for (const a of v.op.actions) {
-          if (ctx.signal.aborted) throw ctx.signal.reason ?? new Error('aborted');
-          await this.apply(ctx, v, a, root, inputs);
-        }
-      });
+      const upper = await this.unmountedTarget(v, mounts, inputs);
+      if (upper !== undefined) {
+        await this.apply(ctx, v, v.op.actions[0]!, upper, inputs);
+      } else {
+        await withSnapshotDir(mounts, async (root) => {
+          for (const a of v.op.actions) {
+            if (ctx.signal.aborted) throw ctx.signal.reason ?? new Error('aborted');
+            await this.apply(ctx, v, a, root, inputs);
+          }
+        });
+      }
       return commitStep(this.deps, key, stepSnapshotName(ctx.key), base);
     });
+  }
+
+  /**
+   * The upper dir to copy into without mounting the step's overlay (upper-copy.ts), for the usual
+   * final-stage step: COPY --from of one file that the source stage's top layer holds, without
+   * names to look up in /etc/passwd, to a new path. Undefined: mount. KILN_COPY_VIA_MOUNT=1 always
+   * mounts (to compare the two).
+   */
+  private async unmountedTarget(v: FileVertex, mounts: Mount[], inputs: readonly StepResult[]): Promise<string | undefined> {
+    if (v.op.actions.length !== 1 || process.env.KILN_COPY_VIA_MOUNT === '1') return undefined;
+    const a = v.op.actions[0]!;
+    if (a.action !== 'copy' || a.attemptUnpack || a.includePatterns?.length || localName(this.deps, v, a.input) !== undefined) return undefined;
+    if (a.owner && !(isId(a.owner.user) && (a.owner.group === undefined || a.owner.group === '' || isId(a.owner.group)))) return undefined;
+    const stack = overlayStack(mounts);
+    if (!stack) return undefined;
+    const input = a.input === null ? EMPTY_RESULT : inputs[a.input]!;
+    const spec = { src: a.src, ...(a.excludePatterns ? { excludePatterns: a.excludePatterns } : {}) };
+    if ((await topLayerHolding(this.deps, input, spec)) === undefined) return undefined;
+    return copyUpParents(stack, a.dest, path.posix.basename(path.posix.normalize(`/${a.src}`))) ? stack.upper : undefined;
   }
 
   private async apply(ctx: OpContext<Vertex>, v: FileVertex, a: FileAction, root: string, inputs: readonly StepResult[]): Promise<void> {
