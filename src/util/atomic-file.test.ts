@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { writeFileAtomic, writeSmallFileAtomic } from './atomic-file.js';
+import { replaceFileUnsynced, writeFileAtomic, writeSmallFileAtomic } from './atomic-file.js';
 
 let dir: string;
 beforeEach(() => {
@@ -13,6 +13,7 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 describe.each([
   ['writeFileAtomic', (f: string, d: string, mode?: number) => writeFileAtomic(f, d, mode)],
   ['writeSmallFileAtomic', (f: string, d: string, mode?: number) => writeSmallFileAtomic(f, d, mode)],
+  ['replaceFileUnsynced', async (f: string, d: string, mode?: number) => replaceFileUnsynced(f, d, mode)],
 ])('%s', (_name, write) => {
   it('replaces the file whole, with the mode asked for, and leaves no temporary file', async () => {
     const f = path.join(dir, 'meta.json');
@@ -35,4 +36,12 @@ it('writeSmallFileAtomic fails on a missing directory and creates nothing', asyn
   const f = path.join(dir, 'missing', 'meta.json');
   await expect(writeSmallFileAtomic(f, 'x')).rejects.toThrow(/ENOENT/);
   expect(readdirSync(dir)).toEqual([]);
+});
+
+it('replaceFileUnsynced makes a missing directory, then writes into it', () => {
+  const f = path.join(dir, 'records', 'ab', 'r.json');
+  replaceFileUnsynced(f, '{"k":1}');
+  replaceFileUnsynced(f, '{"k":2}');
+  expect(readFileSync(f, 'utf8')).toBe('{"k":2}');
+  expect(readdirSync(path.dirname(f))).toEqual(['r.json']);
 });

@@ -89,10 +89,16 @@ export async function writeSmallFileAtomic(
  * directory when missing.
  */
 export function replaceFileUnsynced(file: string, data: string | Uint8Array, mode = 0o644): void {
-  mkdirSync(path.dirname(file), { recursive: true });
   const tmp = tempPath(file);
   try {
-    writeFileSync(tmp, data, { mode, flag: 'wx' });
+    try {
+      writeFileSync(tmp, data, { mode, flag: 'wx' });
+    } catch (err) {
+      // the directory is made only when missing (a build writes records by the dozen)
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      mkdirSync(path.dirname(file), { recursive: true });
+      writeFileSync(tmp, data, { mode, flag: 'wx' });
+    }
     renameSync(tmp, file);
   } catch (err) {
     rmSync(tmp, { force: true });
