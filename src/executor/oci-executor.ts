@@ -100,7 +100,7 @@ export abstract class OciRuntimeExecutor implements Executor {
     mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
     const bundle = mkdtempSync(path.join(this.stateDir, `${id.slice(0, 12)}-`));
     // the cgroup is made while the bundle is prepared (its mkdirs can wait on the kernel's cgroup lock)
-    const cgroupMade = Cgroup.create(`kiln/${id}`);
+    const cgroupMade = Cgroup.forContainer(`kiln/${id}`);
     cgroupMade.catch(() => undefined); // awaited below: this only keeps an early failure from going unhandled
     let cgroup: Cgroup | undefined;
     let mounted: string | undefined;
