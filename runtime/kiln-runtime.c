@@ -759,8 +759,11 @@ __attribute__((noreturn)) static void container_child(struct ctx *c, sigset_t *f
   char go;
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-  if (read(c->sync_rd, &go, 1) != 1) _exit(1); /* parent died or failed before releasing us */
-  close(c->sync_rd);
+  /* Two releases from the parent: 'm' once a user namespace's id maps are written (the set-up
+   * below needs them), 'g' once this process is in its cgroups, before anything of the container
+   * runs or forks. The set-up runs while the parent joins the cgroups: on cgroup v1 the first join
+   * after a quiet spell waits for an RCU grace period (10-20 ms measured with RUNs starting). */
+  if (read(c->sync_rd, &go, 1) != 1 || go != 'm') _exit(1); /* parent died or failed before releasing us */
   int userns = c->nsflags & CLONE_NEWUSER;
   if (userns && (setresgid(0, 0, 0) || setresuid(0, 0, 0))) die("become root in the user namespace: %m");
   /* join namespaces given by path */
@@ -818,6 +821,8 @@ __attribute__((noreturn)) static void container_child(struct ctx *c, sigset_t *f
     close(rfd);
   }
   if (c->con_sock >= 0) close(c->con_sock);
+  if (read(c->sync_rd, &go, 1) != 1 || go != 'g') _exit(1); /* not in its cgroups: never run the process */
+  close(c->sync_rd);
   if (c->init) {
     pid_t main_pid = fork();
     if (main_pid < 0) die("fork: %m");
@@ -1039,17 +1044,20 @@ static int cmd_run(int argc, char **argv) {
   g_child = pid;
   close(sync[0]); close(errp[1]);
   if (sp[1] >= 0) close(sp[1]);
-  cg_join(&cg, pid);
   if (c.nsflags & CLONE_NEWUSER) {
     write_id_map(pid, "uid_map", jget(c.linux_, "uidMappings"));
     write_id_map(pid, "gid_map", jget(c.linux_, "gidMappings"));
   }
-  if (write(sync[1], "g", 1) != 1) die("release container: %m");
+  /* a release that fails means the child is gone: its error, if it wrote one, is read below */
+  int released = write(sync[1], "m", 1) == 1;
+  cg_join(&cg, pid);
+  released = released && write(sync[1], "g", 1) == 1;
   close(sync[1]);
   int master = sp[0] >= 0 ? recv_fd(sp[0]) : -1;
   if (sp[0] >= 0) close(sp[0]);
   int code = wait_exec(errp[0]);
   if (code) return code; /* cleanup() kills the child and removes the cgroup */
+  if (!released) die("release container: the container process exited during set-up");
   write_pidfile(pidfile, pid);
   int status = supervise(pid, master);
   g_child = 0;

@@ -349,6 +349,30 @@ describe.skipIf(!!reasons.kiln)('kiln runtime only', () => {
   });
 });
 
+describe.skipIf(!!reasons.kiln)('kiln-runtime set-up failures', () => {
+  it('a mount that fails while the container is set up (as its cgroups are joined) ends with that error and no cgroup left', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'kiln-badmount-'));
+    const id = `badmount-${process.pid}`;
+    const config = {
+      process: { args: ['true'], cwd: '/' },
+      root: { path: rootfs },
+      mounts: [{ destination: '/x', type: 'bind', source: path.join(dir, 'missing'), options: ['rbind'] }],
+      linux: { namespaces: [{ type: 'mount' }, { type: 'pid' }], cgroupsPath: `kiln/${id}/ctr` },
+    };
+    try {
+      await fs.writeFile(path.join(dir, 'config.json'), JSON.stringify(config));
+      const r = spawnSync(kilnRuntimePath(), ['run', '--bundle', dir, id], { encoding: 'utf8', timeout: 10000 });
+      expect({ signal: r.signal, status: r.status }).toEqual({ signal: null, status: 1 });
+      expect(r.stderr).toMatch(/^kiln-runtime: bind .*missing: No such file or directory/);
+      for (const d of cgroupDirs(`kiln/${id}/ctr`)) expect(existsSync(d.dir), d.dir).toBe(false);
+    } finally {
+      for (const d of cgroupDirs(`kiln/${id}`)) await fs.rmdir(d.dir).catch(() => undefined);
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe.skipIf(!!reasons.kiln)('kiln-runtime config.json parsing', () => {
   it('rejects malformed or hostile config.json with an error, never a crash', async () => {
     const { spawnSync } = await import('node:child_process');
