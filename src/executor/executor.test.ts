@@ -104,6 +104,17 @@ describe.each(runtimes)('executor with %s runtime', (runtime) => {
     expect(r.result).toMatchObject({ exitCode: 42, oomKilled: false });
   });
 
+  it.skipIf(skip)('removes its bundle (config, log, pid file, hosts files) after the run', async () => {
+    const stateDir = mkdtempSync(path.join(os.tmpdir(), 'kiln-exec-state-'));
+    try {
+      const r = await run(createExecutor(runtime, { stateDir }), base(['cat', '/etc/hostname']));
+      expect(r.stdout).toBe('kilnbox\n');
+      expect(readdirSync(stateDir).filter((n) => n !== 'runc')).toEqual([]); // runc keeps its root dir
+    } finally {
+      await fs.rm(stateDir, { recursive: true, force: true });
+    }
+  });
+
   it.skipIf(skip)('mounts the Docker default filesystems, /sys read-only, and no host paths', async () => {
     const r = await run(ex, base(['cat', '/proc/self/mountinfo'], { readonlyRootfs: true }));
     const lines = r.stdout.split('\n').filter(Boolean);

@@ -197,10 +197,11 @@ export abstract class OciRuntimeExecutor implements Executor {
       : undefined;
 
     // cgroup v1 counts OOM kills only in the victim's own cgroup, which the runtime removes when the
-    // container ends: watch it while the container runs (v2 counts hierarchically in kiln/<id>).
+    // container ends: runc's is watched while the container runs (v2 counts hierarchically in
+    // kiln/<id>; kiln-runtime reads the count before it removes ctr/ and logs "oom-kill").
     let ctrOoms = 0;
     const ctr = Cgroup.open(`${cgroup.rel}/ctr`);
-    const oomPoll = !isExec && cgroupVersion() === 1
+    const oomPoll = !isExec && cgroupVersion() === 1 && this.runtime !== 'kiln'
       ? setInterval(() => void ctr.oomKillCount().then((n) => (ctrOoms = Math.max(ctrOoms, n))), 20)
       : undefined;
     let killTimer: NodeJS.Timeout | undefined;
