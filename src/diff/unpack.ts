@@ -45,7 +45,7 @@ async function linkLayer(sn: Snapshotter, parent: string | undefined, name: stri
   const key = `link-${randomBytes(6).toString('hex')} ${name}`;
   const labels = { 'kiln.layer.diffid': l.diffID, 'kiln.layer.digest': l.descriptor.digest };
   try {
-    await sn.prepare(key, parent, labels);
+    await sn.prepare(key, parent, labels, { transient: true });
   } catch {
     return false;
   }
@@ -86,7 +86,7 @@ export async function unpackLayers(sn: Snapshotter, store: ContentStore, layers:
     if (!have && !(from !== undefined && (await linkLayer(sn, parent, name, l, from)))) {
       const key = `extract-${randomBytes(6).toString('hex')} ${name}`;
       // one-shot (committed, which syncs it, or removed): no sync at umount (oneShotMounts)
-      const mounts = oneShotMounts(await sn.prepare(key, parent, { 'kiln.layer.diffid': l.diffID }));
+      const mounts = oneShotMounts(await sn.prepare(key, parent, { 'kiln.layer.diffid': l.diffID }, { transient: true }));
       try {
         await applyLayer(store, l.descriptor, mounts, { ...apply, expectedDiffID: l.diffID });
         await sn.commit(name, key, { 'kiln.layer.diffid': l.diffID, 'kiln.layer.digest': l.descriptor.digest });

@@ -5,7 +5,7 @@ import { writeSmallFileAtomic } from '../util/atomic-file.js';
 import { withLock } from '../util/lock-file.js';
 import { processAlive } from '../util/process.js';
 import { syncSnapshotTree } from './sync.js';
-import type { CommitOptions, Mount, SnapshotInfo, SnapshotKind, Snapshotter, Usage } from './types.js';
+import type { CommitOptions, Mount, PrepareOptions, SnapshotInfo, SnapshotKind, Snapshotter, Usage } from './types.js';
 
 /** One snapshot's record in `<driverRoot>/metadata.json`. */
 export interface SnapshotRecord {
@@ -19,6 +19,8 @@ export interface SnapshotRecord {
   preparing?: number;
   /** Committed without a sync (CommitOptions.sync false) during this boot (kernel boot_id). */
   unsyncedBoot?: string;
+  /** A transient active snapshot (PrepareOptions.transient): the pid of the process using it. */
+  transient?: number;
 }
 
 let bootIdCache: string | null | undefined;
@@ -33,6 +35,11 @@ export function bootId(): string | null {
     }
   }
   return bootIdCache;
+}
+
+/** What an update tells the writer: false when every change of it may be lost with a power cut (no directory fsync). */
+interface UpdateTx {
+  durable: boolean;
 }
 
 interface MetadataFile {
@@ -110,7 +117,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
     }
   }
 
-  private queued: { fn: (m: MetadataFile) => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
+  private queued: { fn: (m: MetadataFile, tx: UpdateTx) => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
   private flushing = false;
 
   /**
@@ -122,7 +129,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
    * The file is read with a synchronous call and written by writeSmallFileAtomic (only its two
    * fsyncs go to the thread pool).
    */
-  protected update<T>(fn: (m: MetadataFile) => T | Promise<T>): Promise<T> {
+  protected update<T>(fn: (m: MetadataFile, tx: UpdateTx) => T | Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.queued.push({ fn, resolve: resolve as (v: unknown) => void, reject });
       if (!this.flushing) void this.flush();
@@ -141,17 +148,20 @@ export abstract class BaseSnapshotter implements Snapshotter {
             // Compact JSON, serialised once per update: the file holds every snapshot, so each change costs O(n).
             const before = JSON.stringify(m);
             let now = before;
+            let durable = false;
             for (const u of batch) {
+              const tx: UpdateTx = { durable: true };
               try {
-                const out = await u.fn(m);
+                const out = await u.fn(m, tx);
                 now = JSON.stringify(m);
+                durable ||= tx.durable;
                 settle.push(() => u.resolve(out));
               } catch (err) {
                 m = JSON.parse(now) as MetadataFile; // drop what the failed update changed
                 settle.push(() => u.reject(err));
               }
             }
-            if (now !== before) await writeSmallFileAtomic(this.metaFile, now);
+            if (now !== before) await writeSmallFileAtomic(this.metaFile, now, 0o644, { syncDir: durable });
           }, { timeoutMs: 120_000 });
         } catch (err) {
           for (const u of batch) u.reject(err);
@@ -173,6 +183,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
     await this.update(async (m) => {
       for (const [k, r] of Object.entries(m.snapshots)) {
         if (r.preparing !== undefined && !processAlive(r.preparing)) delete m.snapshots[k];
+        else if (r.transient !== undefined && !processAlive(r.transient)) delete m.snapshots[k];
       }
       const boot = bootId();
       const lost = new Set(Object.keys(m.snapshots).filter((k) => m.snapshots[k]!.unsyncedBoot !== undefined && m.snapshots[k]!.unsyncedBoot !== boot));
@@ -231,18 +242,18 @@ export abstract class BaseSnapshotter implements Snapshotter {
 
   // ---- Snapshotter ----------------------------------------------------------------------------
 
-  prepare(key: string, parent?: string, labels: Record<string, string> = {}): Promise<Mount[]> {
-    return this.create('active', key, parent, labels);
+  prepare(key: string, parent?: string, labels: Record<string, string> = {}, options: PrepareOptions = {}): Promise<Mount[]> {
+    return this.create('active', key, parent, labels, options.transient === true);
   }
 
   view(key: string, parent?: string, labels: Record<string, string> = {}): Promise<Mount[]> {
     return this.create('view', key, parent, labels);
   }
 
-  private async create(kind: 'active' | 'view', key: string, parent: string | undefined, labels: Record<string, string>): Promise<Mount[]> {
+  private async create(kind: 'active' | 'view', key: string, parent: string | undefined, labels: Record<string, string>, transient = false): Promise<Mount[]> {
     if (!KEY_RE.test(key)) throw new InvalidArgumentError(`invalid snapshot key ${JSON.stringify(key)}`, { code: 'SNAPSHOT_INVALID_KEY' });
     await this.init();
-    const { rec, chain } = await this.update(async (m) => {
+    const { rec, chain } = await this.update(async (m, tx) => {
       if (m.snapshots[key]) throw new AlreadyExistsError(`snapshot ${JSON.stringify(key)} already exists`, { code: 'SNAPSHOT_EXISTS' });
       if (parent !== undefined) {
         const p = m.snapshots[parent];
@@ -253,6 +264,10 @@ export abstract class BaseSnapshotter implements Snapshotter {
       }
       const r: SnapshotRecord = { id: String(m.nextId++), kind, created: new Date().toISOString(), labels: { ...labels } };
       if (parent !== undefined) r.parent = parent;
+      if (transient) {
+        r.transient = process.pid;
+        tx.durable = false;
+      }
       const chain = this.chainOf(m, parent);
       if (this.cheapPopulate) {
         const d = this.dirOf(r);
@@ -326,20 +341,26 @@ export abstract class BaseSnapshotter implements Snapshotter {
     // that can re-create the tree skips that and gets a record tied to this boot instead.
     const boot = options.sync === false ? bootId() : null;
     if (boot === null) await syncSnapshotTree(this.fsOf(rec), this.snapshotsDir);
-    await this.update((m) => {
+    await this.update((m, tx) => {
       const r = m.snapshots[key];
       if (!r || r.id !== rec.id || r.kind !== 'active') throw new NotFoundError(`snapshot ${JSON.stringify(key)} not found`, { code: 'SNAPSHOT_NOT_FOUND' });
       if (m.snapshots[name]) throw new AlreadyExistsError(`snapshot ${JSON.stringify(name)} already exists`, { code: 'SNAPSHOT_EXISTS' });
       delete m.snapshots[key];
-      m.snapshots[name] = { ...r, kind: 'committed', labels: { ...r.labels, ...(labels ?? {}) }, ...(boot !== null ? { unsyncedBoot: boot } : {}) };
+      const { transient: _t, ...kept } = r; // committed: no longer tied to this process
+      m.snapshots[name] = { ...kept, kind: 'committed', labels: { ...r.labels, ...(labels ?? {}) }, ...(boot !== null ? { unsyncedBoot: boot } : {}) };
+      // an unsynced commit is dropped after a reboot anyway: losing the record with a power cut
+      // (it was renamed in, the directory not fsynced) costs nothing more
+      if (boot !== null) tx.durable = false;
     });
   }
 
   async remove(keyOrName: string): Promise<void> {
     await this.init();
-    const rec = await this.update((m) => {
+    const rec = await this.update((m, tx) => {
       const r = m.snapshots[keyOrName];
       if (!r || r.preparing !== undefined) throw new NotFoundError(`snapshot ${JSON.stringify(keyOrName)} not found`, { code: 'SNAPSHOT_NOT_FOUND' });
+      // a record that would not survive a power cut anyway: its removal need not either
+      if (r.transient !== undefined || r.unsyncedBoot !== undefined) tx.durable = false;
       const children = Object.entries(m.snapshots).filter(([, c]) => c.parent === keyOrName).map(([k]) => k);
       if (children.length) {
         throw new FailedPreconditionError(`snapshot ${JSON.stringify(keyOrName)} has children: ${children.join(', ')}`, { code: 'SNAPSHOT_HAS_CHILDREN' });

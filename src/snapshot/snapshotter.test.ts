@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { promises as fs, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, promises as fs, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
@@ -230,6 +230,27 @@ function snapshotterSuite(name: string, make: (root: string) => Snapshotter, ski
       expect((await again.list()).map((s) => s.name)).toEqual(['ok']);
       expect((await fs.readdir(path.join(base.driverRoot, 'snapshots'))).sort()).toEqual(['1']);
       await expect(again.prepare('half')).resolves.toBeDefined();
+    });
+
+    it.skipIf(!!reason)('a transient snapshot is dropped once its process is gone; committing it ends that', async () => {
+      await sn.prepare('t-live', undefined, {}, { transient: true });
+      await sn.prepare('t-dead', undefined, {}, { transient: true });
+      await sn.prepare('t-kept', undefined, {}, { transient: true });
+      await sn.commit('kept', 't-kept', {}, { sync: false });
+      await sn.prepare('plain');
+      const base = sn as unknown as BaseSnapshotter;
+      const file = path.join(base.driverRoot, 'metadata.json');
+      const meta = JSON.parse(await fs.readFile(file, 'utf8'));
+      expect(meta.snapshots['t-live'].transient).toBe(process.pid);
+      expect(meta.snapshots.kept.transient).toBeUndefined();
+      const deadDir = await sn.fsDir('t-dead');
+      meta.snapshots['t-dead'].transient = spawnSync(process.execPath, ['-e', '0']).pid!; // a build killed mid-step
+      await fs.writeFile(file, JSON.stringify(meta));
+      const again = make(root);
+      expect((await again.list()).map((s) => s.name).sort()).toEqual(['kept', 'plain', 't-live']);
+      expect(existsSync(deadDir)).toBe(false);
+      await again.remove('t-live');
+      expect((await again.list()).map((s) => s.name).sort()).toEqual(['kept', 'plain']);
     });
 
     it.skipIf(!!reason)('concurrent prepares from two instances on one root get distinct snapshots', async () => {

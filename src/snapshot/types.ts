@@ -33,6 +33,17 @@ export interface CommitOptions {
   sync?: boolean;
 }
 
+export interface PrepareOptions {
+  /**
+   * A snapshot that lives only as long as this process uses it (a build step's writable tree,
+   * committed or removed before the step ends). Its record carries this process's pid, so opening
+   * the snapshotter after the process died drops it (a killed build's steps no longer stay behind),
+   * and its record changes skip the metadata directory's fsync: after a power cut it is gone with
+   * its process either way.
+   */
+  transient?: boolean;
+}
+
 /**
  * containerd's snapshotter, as sketched in ../shared/DESIGN.md. Committed snapshots are immutable.
  *
@@ -51,7 +62,7 @@ export interface CommitOptions {
 export interface Snapshotter {
   readonly name: 'overlayfs' | 'native';
   /** A new writable (active) snapshot on top of committed `parent`. Throws AlreadyExistsError if `key` exists. */
-  prepare(key: string, parent?: string, labels?: Record<string, string>): Promise<Mount[]>;
+  prepare(key: string, parent?: string, labels?: Record<string, string>, options?: PrepareOptions): Promise<Mount[]>;
   /** A read-only view of committed `parent`. */
   view(key: string, parent?: string, labels?: Record<string, string>): Promise<Mount[]>;
   /**

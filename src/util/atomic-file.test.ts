@@ -13,6 +13,7 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 describe.each([
   ['writeFileAtomic', (f: string, d: string, mode?: number) => writeFileAtomic(f, d, mode)],
   ['writeSmallFileAtomic', (f: string, d: string, mode?: number) => writeSmallFileAtomic(f, d, mode)],
+  ['writeSmallFileAtomic without the directory fsync', (f: string, d: string, mode?: number) => writeSmallFileAtomic(f, d, mode, { syncDir: false })],
   ['replaceFileUnsynced', async (f: string, d: string, mode?: number) => replaceFileUnsynced(f, d, mode)],
 ])('%s', (_name, write) => {
   it('replaces the file whole, with the mode asked for, and leaves no temporary file', async () => {

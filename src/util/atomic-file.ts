@@ -61,6 +61,11 @@ export async function writeSmallFileAtomic(
     tmp?: string;
     /** false: no fsyncs (tests that measure something else) */
     sync?: boolean;
+    /**
+     * false: the file is fsynced, the directory not. The rename may then be lost with a power cut
+     * (the file then holds its previous contents, whole), for changes a crash loses anyway.
+     */
+    syncDir?: boolean;
   } = {},
 ): Promise<void> {
   const dir = path.dirname(file);
@@ -86,7 +91,7 @@ export async function writeSmallFileAtomic(
     rmSync(tmp, { force: true });
     throw err;
   }
-  if (sync) await fsyncDir(dir);
+  if (sync && opts.syncDir !== false) await fsyncDir(dir);
 }
 
 /**

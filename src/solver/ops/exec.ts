@@ -180,7 +180,7 @@ export class ExecHandler implements OpHandler<Vertex> {
     let mounts: Mount[];
     if (writable) {
       const key = activeKey('bind-rw');
-      mounts = oneShotMounts(await sn.prepare(key, r.snapshot));
+      mounts = oneShotMounts(await sn.prepare(key, r.snapshot, {}, { transient: true }));
       p.cleanup.push(() => sn.remove(key)); // writes to a rw bind are discarded with it
     } else {
       mounts = await sn.viewMounts(r.snapshot); // no record: the build's lease keeps the snapshot

@@ -87,8 +87,8 @@ export async function commitStep(deps: WorkerDeps, key: string, name: string, pa
 /** Prepare a writable snapshot on top of `parent`'s; removed again if `fn` throws. */
 export async function withActive<T>(deps: WorkerDeps, what: string, parent: StepResult, fn: (key: string, mounts: Mount[]) => Promise<T>): Promise<T> {
   const key = activeKey(what);
-  // one-shot: committed by commitStep (which syncs it) or removed; see oneShotMounts
-  const mounts = oneShotMounts(await deps.snapshotter.prepare(key, parent.snapshot ?? undefined));
+  // one-shot (see oneShotMounts) and transient (PrepareOptions): committed by commitStep or removed before the step ends
+  const mounts = oneShotMounts(await deps.snapshotter.prepare(key, parent.snapshot ?? undefined, {}, { transient: true }));
   try {
     return await fn(key, mounts);
   } catch (err) {
