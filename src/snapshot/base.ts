@@ -374,10 +374,11 @@ export abstract class BaseSnapshotter implements Snapshotter {
 
   async setLabels(name: string, labels: Record<string, string>): Promise<void> {
     await this.init();
-    await this.update((m) => {
+    await this.update((m, tx) => {
       const r = m.snapshots[name];
       if (!r || r.preparing !== undefined) throw new NotFoundError(`snapshot ${JSON.stringify(name)} not found`, { code: 'SNAPSHOT_NOT_FOUND' });
       r.labels = { ...r.labels, ...labels };
+      if (r.unsyncedBoot !== undefined || r.transient !== undefined) tx.durable = false; // goes with its snapshot at a power cut
     });
   }
 
