@@ -41,14 +41,6 @@ export function overlayStack(mounts: readonly Mount[]): OverlayStack | null {
 
 type Found = { type: 'absent' } | { type: 'dir'; path: string; st: Stats } | { type: 'other' };
 
-function lstatOrUndefined(p: string): Stats | undefined {
-  try {
-    return lstatSync(p);
-  } catch {
-    return undefined;
-  }
-}
-
 function opaqueMarked(dir: string): boolean {
   for (const n of ['trusted.overlay.opaque', 'user.overlay.opaque']) {
     try {
@@ -66,13 +58,21 @@ function opaqueMarked(dir: string): boolean {
  * not copy over (a file, link, whiteout; any opaque mark on the way).
  */
 function lookup(lowers: readonly string[], parts: readonly string[]): Found {
+  try {
+    return lookupIn(lowers, parts);
+  } catch {
+    return { type: 'other' }; // unreadable (EACCES, ELOOP...): leave it to the mounted overlay
+  }
+}
+
+function lookupIn(lowers: readonly string[], parts: readonly string[]): Found {
   for (const layer of lowers) {
     let p = layer;
     let st: Stats | undefined;
     for (let i = 0; i < parts.length; i++) {
       if (opaqueMarked(p)) return { type: 'other' };
       p = path.join(p, parts[i]!);
-      st = lstatOrUndefined(p);
+      st = lstatSync(p, { throwIfNoEntry: false }); // undefined: missing (ENOENT, ENOTDIR)
       if (!st) break; // this layer has nothing here: the next one may
       if (!st.isDirectory()) return { type: 'other' }; // a file, link or whiteout (here or on the way)
     }
