@@ -1,7 +1,7 @@
 /*
  * kiln-runtime: a small OCI runtime for the subset of the runtime-spec kiln uses.
  *
- *   kiln-runtime [--log FILE] [--log-format text|json] [--root DIR] run [--bundle DIR] [--pid-file F] [--init] ID
+ *   kiln-runtime [--log FILE] [--log-format text|json] [--root DIR] run [--bundle DIR] [--pid-file F] [--init] [--die-with PID] ID
  *   kiln-runtime [--log FILE] [--log-format text|json] exec --pid PID --process process.json [--pid-file F]
  *   kiln-runtime mount [-t TYPE] [-o OPTS] SOURCE TARGET / umount [-R] [-l] TARGET   (kiln's snapshot mounts)
  *   kiln-runtime mount-server   (the same two, for one long-lived caller: requests on stdin)
@@ -981,6 +981,14 @@ static int cmd_run(int argc, char **argv) {
     if ((!strcmp(a, "--bundle") || !strcmp(a, "-b")) && i + 1 < argc) bundle = argv[++i];
     else if (!strcmp(a, "--pid-file") && i + 1 < argc) pidfile = argv[++i];
     else if (!strcmp(a, "--init")) c.init = 1;
+    else if (!strcmp(a, "--die-with") && i + 1 < argc) {
+      /* end with the caller (a build step): SIGKILL when it dies, which kills the container too
+       * (its init has a parent-death signal of its own). Checked after prctl, so a caller that died
+       * before cannot be missed. */
+      pid_t caller = (pid_t)atoi(argv[++i]);
+      if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0)) die("prctl: %m");
+      if (caller <= 0 || getppid() != caller) die_code(1, "run: the caller %d is gone", caller);
+    }
     else if (!strcmp(a, "--keep") || !strcmp(a, "--no-new-keyring")) continue;
     else if (a[0] == '-') die_code(2, "run: unsupported option %s", a);
     else if (!id) id = a;
@@ -1326,7 +1334,7 @@ int main(int argc, char **argv) {
     else die_code(2, "unknown global option %s", argv[i]);
   }
   if (i >= argc) {
-    fputs("usage: kiln-runtime [--log FILE] [--log-format text|json] run [--bundle DIR] [--pid-file F] [--init] ID\n"
+    fputs("usage: kiln-runtime [--log FILE] [--log-format text|json] run [--bundle DIR] [--pid-file F] [--init] [--die-with PID] ID\n"
           "       kiln-runtime [--log FILE] [--log-format text|json] exec --pid PID --process FILE [--pid-file F]\n"
           "       kiln-runtime mount [-t TYPE] [-o OPTS] SOURCE TARGET | umount [-R] [-l] TARGET | mount-server\n", stderr);
     return 2;

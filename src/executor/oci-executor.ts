@@ -88,6 +88,10 @@ export abstract class OciRuntimeExecutor implements Executor {
   }
 
   protected abstract globalArgs(logFile: string): string[];
+  /** Runtime-specific options of `run` for these RunOptions. */
+  protected runArgs(_options: RunOptions): string[] {
+    return [];
+  }
   protected abstract execArgs(target: ExecTarget, processFile: string, pidFile: string): string[];
 
   async run(spec: ProcessSpec, rootfs: Mount[], mounts: readonly ExecMount[], io: ProcessIO, signal?: AbortSignal, options: RunOptions = {}): Promise<RunResult> {
@@ -121,7 +125,7 @@ export abstract class OciRuntimeExecutor implements Executor {
       writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(config));
       const logFile = path.join(bundle, 'runtime.log');
       const pidFile = path.join(bundle, 'pid');
-      const args = [...this.globalArgs(logFile), 'run', '--bundle', bundle, '--pid-file', pidFile, id];
+      const args = [...this.globalArgs(logFile), 'run', '--bundle', bundle, '--pid-file', pidFile, ...this.runArgs(options), id];
       cgroup = await cgroupMade;
       return await this.spawnRuntime({ args, bundle, pidFile, logFile }, id, cgroup, io, signal, options);
     } finally {
@@ -265,6 +269,9 @@ export class KilnRuntimeExecutor extends OciRuntimeExecutor {
   }
   protected globalArgs(logFile: string): string[] {
     return ['--log', logFile, '--log-format', 'json'];
+  }
+  protected override runArgs(options: RunOptions): string[] {
+    return options.endWithCaller ? ['--die-with', String(process.pid)] : [];
   }
   protected execArgs(target: ExecTarget, processFile: string, pidFile: string): string[] {
     return ['exec', '--pid', String(target.pid), '--process', processFile, '--pid-file', pidFile];

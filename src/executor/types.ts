@@ -93,6 +93,11 @@ export interface StartedInfo {
 export interface RunOptions {
   /** Called once the process has been exec'd inside the container. */
   onStarted?: (info: StartedInfo) => void;
+  /**
+   * The container ends when this process dies, even by SIGKILL (a build step: a killed build must
+   * not leave its RUN running). kiln-runtime only (`run --die-with PID`); runc has no such option.
+   */
+  endWithCaller?: boolean;
 }
 
 export interface RunResult {

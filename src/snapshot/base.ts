@@ -4,6 +4,7 @@ import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, Kiln
 import { writeSmallFileAtomic } from '../util/atomic-file.js';
 import { withLock } from '../util/lock-file.js';
 import { processAlive } from '../util/process.js';
+import { unmountStale } from './mount.js';
 import { syncSnapshotTree } from './sync.js';
 import type { CommitOptions, Mount, PrepareOptions, SnapshotInfo, SnapshotKind, Snapshotter, Usage } from './types.js';
 
@@ -180,6 +181,8 @@ export abstract class BaseSnapshotter implements Snapshotter {
    */
   async cleanup(): Promise<string[]> {
     const removed: string[] = [];
+    // first the mounts a killed kiln process left on its steps' snapshots (their folders may go below)
+    await unmountStale();
     await this.update(async (m) => {
       for (const [k, r] of Object.entries(m.snapshots)) {
         if (r.preparing !== undefined && !processAlive(r.preparing)) delete m.snapshots[k];

@@ -1,8 +1,9 @@
 import { execFile } from 'node:child_process';
-import { promises as fs, existsSync, mkdtempSync, rmdirSync } from 'node:fs';
+import { promises as fs, existsSync, mkdtempSync, readFileSync, rmdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { KilnError } from '../diagnostics/errors.js';
+import { processAlive } from '../util/process.js';
 import { bundledMountHelper } from '../util/runtime-path.js';
 import { MountServer } from './mount-server.js';
 import type { Mount } from './types.js';
@@ -166,13 +167,54 @@ export async function unmountAll(target: string): Promise<void> {
 }
 
 /**
+ * The name prefix of a temp mount point this process makes for a snapshot: `kiln-<what>-<pid>-`
+ * (mkdtemp adds six characters). The pid lets `unmountStale` tell a killed process's mounts.
+ */
+export function mountPointPrefix(what: 'run' | 'bind' | 'mount'): string {
+  return `kiln-${what}-${process.pid}-`;
+}
+
+const STALE_MOUNT_RE = /^kiln-(?:run|bind|mount)-(\d+)-[A-Za-z0-9]{6}$/;
+
+/**
+ * Unmount (lazily, recursively) and remove the temp mount points of kiln processes that are gone:
+ * a build killed with -9 leaves its step's overlay mounted. Only mount points named by
+ * `mountPointPrefix` directly in `tmpRoot` are touched, and only when their pid is not alive.
+ * Returns the mount points it unmounted.
+ */
+export async function unmountStale(tmpRoot = os.tmpdir()): Promise<string[]> {
+  let info: string;
+  try {
+    info = readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return [];
+  }
+  const stale = new Set<string>();
+  for (const line of info.split('\n')) {
+    const point = line.split(' ')[4];
+    if (!point || path.dirname(point) !== tmpRoot) continue;
+    const m = STALE_MOUNT_RE.exec(path.basename(point));
+    if (m && !processAlive(Number(m[1]))) stale.add(point);
+  }
+  for (const point of stale) {
+    await run('umount', ['-l', '-R', point]).catch(() => undefined);
+    try {
+      rmdirSync(point);
+    } catch {
+      /* still busy, or not empty: left as it is */
+    }
+  }
+  return [...stale];
+}
+
+/**
  * Mount `mounts` on a fresh temp dir, run `fn(dir)`, and always unmount and remove the dir,
  * whether `fn` succeeds or throws.
  */
 export async function withMountedSnapshot<T>(mounts: Mount[], fn: (dir: string) => Promise<T>, tmpRoot = os.tmpdir()): Promise<T> {
   // the mount point is made and removed synchronously: a COPY --from step mounts twice, and each
   // thread-pool round trip waits behind whatever else the build has queued
-  const dir = mkdtempSync(path.join(tmpRoot, 'kiln-mount-'));
+  const dir = mkdtempSync(path.join(tmpRoot, mountPointPrefix('mount')));
   try {
     await mountAll(mounts, dir);
     try {

@@ -249,6 +249,37 @@ CMD ["cat", "/srv/out.txt"]
     expect(ran(events(again.stderr))).toEqual([]);
   });
 
+  it('a build killed with SIGKILL takes its RUN along; the next command unmounts and drops what it left', async () => {
+    const { spawn } = await import('node:child_process');
+    const { repoRoot } = await import('../helpers/busybox.js');
+    const dir = path.join(tmp, 'killed');
+    const marker = `kiln-killed-${process.pid}`;
+    write(dir, { Dockerfile: `FROM busybox\nRUN sleep 30; echo ${marker}\n` });
+    const running = () => readdirSync('/proc').filter((p) => /^\d+$/.test(p)).some((p) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(marker);
+      } catch {
+        return false; // gone meanwhile
+      }
+    });
+    const until = async (ok: () => boolean, ms: number) => {
+      for (const end = Date.now() + ms; Date.now() < end && !ok(); ) await new Promise((r) => setTimeout(r, 50));
+      return ok();
+    };
+    const child = spawn(process.execPath, [path.join(repoRoot, 'bin/kiln.js'), '--root', root, 'build', '--progress', 'plain', dir], { stdio: ['ignore', 'ignore', 'ignore'] });
+    expect(await until(running, 20_000)).toBe(true);
+    const ownMounts = () => readFileSync('/proc/self/mountinfo', 'utf8').includes(`/kiln-run-${child.pid}-`);
+    expect(ownMounts()).toBe(true);
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    expect(await until(() => !running(), 5_000)).toBe(true); // the container died with the build
+    expect(ownMounts()).toBe(true); // a killed process cleans nothing itself
+    const df = await kiln(root, 'system', 'df');
+    expect(df.code, df.stderr).toBe(0);
+    expect(ownMounts()).toBe(false);
+    expect(Object.keys(editSnapshots(root)).filter((k) => k.startsWith('run-'))).toEqual([]);
+  });
+
   it('-o type=oci|docker write gzip layers (the archive leaves the machine); the store keeps plain tars, same image ID', async () => {
     const manifestOf = (dir: string, desc: { digest: string }) => JSON.parse(readFileSync(path.join(dir, 'blobs/sha256', desc.digest.slice(7)), 'utf8'));
     const layerTypes = (dir: string, m: { layers: Array<{ mediaType: string; digest: string }> }) =>

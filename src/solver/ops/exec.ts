@@ -9,7 +9,7 @@ import type { ExecMount as ExecutorMount, ProcessSpec } from '../../executor/typ
 import type { BindMount, CacheMount, ExecMount, ExecOp, InputIndex, SecretMount, Vertex } from '../../graph/types.js';
 import { withLock } from '../../util/lock-file.js';
 import { warmXattr } from '../../util/xattr.js';
-import { directDir, mountAll, oneShotMounts, unmountAll } from '../../snapshot/mount.js';
+import { directDir, mountAll, mountPointPrefix, oneShotMounts, unmountAll } from '../../snapshot/mount.js';
 import type { Mount } from '../../snapshot/types.js';
 import type { StepResult } from '../../cache/types.js';
 import { digestOf } from '../cache-key.js';
@@ -118,7 +118,7 @@ export class ExecHandler implements OpHandler<Vertex> {
         // export in S1): it is loaded while this container runs, if it runs that long
         const warm = setTimeout(warmXattr, 200);
         const res = await ctx
-          .waiting(() => executor.run(spec, [{ type: 'bind', source: rootDir.dir, options: ['rbind', 'rw'] }], prepared.mounts, { stdout: out, stderr: err }, ctx.signal))
+          .waiting(() => executor.run(spec, [{ type: 'bind', source: rootDir.dir, options: ['rbind', 'rw'] }], prepared.mounts, { stdout: out, stderr: err }, ctx.signal, { endWithCaller: true }))
           .finally(() => clearTimeout(warm));
         if (ctx.signal.aborted) throw ctx.signal.reason ?? new KilnError('SOLVE_CANCELED', 'canceled');
         if (res.exitCode !== 0) throw new ExecFailedError(op.args, res.exitCode, res.signal);
@@ -131,7 +131,7 @@ export class ExecHandler implements OpHandler<Vertex> {
   }
 
   /** `mounts` on a fresh temp dir (or their directory, when no mount is needed), until `release`. */
-  private async mountTree(mounts: Mount[], prefix = 'kiln-run-'): Promise<{ dir: string; release: () => Promise<void> }> {
+  private async mountTree(mounts: Mount[], prefix = mountPointPrefix('run')): Promise<{ dir: string; release: () => Promise<void> }> {
     const direct = directDir(mounts);
     if (direct) return { dir: direct, release: async () => undefined };
     const dir = mkdtempSync(path.join(os.tmpdir(), prefix)); // synchronous: see OciRuntimeExecutor.run
@@ -185,7 +185,7 @@ export class ExecHandler implements OpHandler<Vertex> {
     } else {
       mounts = await sn.viewMounts(r.snapshot); // no record: the build's lease keeps the snapshot
     }
-    const mounted = await this.mountTree(mounts, 'kiln-bind-');
+    const mounted = await this.mountTree(mounts, mountPointPrefix('bind'));
     p.cleanup.push(mounted.release);
     return mounted.dir;
   }
