@@ -104,6 +104,17 @@ describe.each(runtimes)('executor with %s runtime', (runtime) => {
     expect(r.result).toMatchObject({ exitCode: 42, oomKilled: false });
   });
 
+  it.skipIf(skip)('puts the process in its own cgroup in every hierarchy kiln uses', async () => {
+    const r = await run(ex, base(['cat', '/proc/self/cgroup']));
+    const lines = r.stdout.split('\n').filter(Boolean);
+    const used = cgroupDirs('').filter((d) => d.used).map((d) => d.controller);
+    expect(used.length).toBeGreaterThan(0);
+    for (const c of used) {
+      const line = lines.find((l) => (c === '' ? l.startsWith('0::') : l.split(':')[1]!.split(',').includes(c)));
+      expect(line, c).toMatch(/\/kiln\/[0-9a-f]+\/ctr$/);
+    }
+  });
+
   it.skipIf(skip)('removes its bundle (config, log, pid file, hosts files) after the run', async () => {
     const stateDir = mkdtempSync(path.join(os.tmpdir(), 'kiln-exec-state-'));
     try {
