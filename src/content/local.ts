@@ -187,13 +187,9 @@ export class LocalContentStore implements ContentStore {
       // fsyncs in the thread pool (writeSmallFileAtomic), ~2 round trips instead of ~12
       const data = typeof source === 'string' ? Buffer.from(source) : (source as Uint8Array);
       if (expSize !== undefined && data.length !== expSize) {
-        throw new KilnError('CONTENT_SIZE_MISMATCH', `blob ${expDigest ?? ''} has ${data.length} bytes, expected ${expSize}`.replace('  ', ' '));
+        throw sizeMismatch(expDigest, data.length, expSize);
       }
-      if (computed !== expDigest) {
-        throw new KilnError('CONTENT_DIGEST_MISMATCH', `content does not match digest ${expDigest}`, {
-          hint: 'the data was changed in transit or the descriptor is wrong; nothing was stored',
-        });
-      }
+      if (computed !== expDigest) throw digestMismatch(expDigest);
       await writeSmallFileAtomic(this.path(computed), data, 0o444, { tmp, sync: this.sync });
       return { digest: computed, size: data.length };
     }
@@ -219,18 +215,9 @@ export class LocalContentStore implements ContentStore {
         digest = await verifier.finish();
       } catch (err) {
         if (err instanceof VerifyError && err.kind === 'size') {
-          throw new KilnError(
-            'CONTENT_SIZE_MISMATCH',
-            `blob ${expDigest ?? ''} has ${err.actualSize} bytes, expected ${expSize}`.replace('  ', ' '),
-            { cause: err },
-          );
+          throw sizeMismatch(expDigest, err.actualSize, expSize, err);
         }
-        if (err instanceof VerifyError) {
-          throw new KilnError('CONTENT_DIGEST_MISMATCH', `content does not match digest ${expDigest}`, {
-            cause: err,
-            hint: 'the data was changed in transit or the descriptor is wrong; nothing was stored',
-          });
-        }
+        if (err instanceof VerifyError) throw digestMismatch(expDigest, err);
         throw err;
       }
       if (this.sync) await fh.sync();
@@ -348,6 +335,19 @@ function checkDigest(d: string): Digest {
 
 function notFound(d: string): NotFoundError {
   return new NotFoundError(`content ${d}: not found`, { code: 'CONTENT_NOT_FOUND' });
+}
+
+/** Bytes that are not the size the caller expected (nothing is stored). */
+function sizeMismatch(d: Digest | undefined, actual: number, expected: number | undefined, cause?: unknown): KilnError {
+  return new KilnError('CONTENT_SIZE_MISMATCH', `blob ${d ?? ''} has ${actual} bytes, expected ${expected}`.replace('  ', ' '), { cause });
+}
+
+/** Bytes that do not hash to the digest the caller expected (nothing is stored). */
+function digestMismatch(d: Digest | undefined, cause?: unknown): KilnError {
+  return new KilnError('CONTENT_DIGEST_MISMATCH', `content does not match digest ${d}`, {
+    cause,
+    hint: 'the data was changed in transit or the descriptor is wrong; nothing was stored',
+  });
 }
 
 function corrupt(d: string, cause: unknown): KilnError {
